@@ -1,0 +1,33 @@
+"""logbridge: product analytics from Python's standard logging.
+
+Log an event, and logbridge turns it into a Segment-spec message, batches it and
+delivers it to Segment, RudderStack, Dreamdata or any Segment-compatible endpoint::
+
+    log = logging.getLogger("analytics")
+    log.info("Order Completed", extra={"user_id": "u1", "revenue": 99.99})
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._version import __version__
+from .errors import ConfigurationError, DeliveryError, InvalidEvent, LogbridgeError
+from .handler import AnalyticsHandler
+from .listener import AnalyticsListener
+from .record import RESERVED_ATTRS
+from .stats import DropReason
+
+__all__ = [
+    "RESERVED_ATTRS",
+    "AnalyticsHandler",
+    "AnalyticsListener",
+    "ConfigurationError",
+    "DeliveryError",
+    "DropReason",
+    "InvalidEvent",
+    "LogbridgeError",
+    "__version__",
+]
+
+logging.getLogger("logbridge").addHandler(logging.NullHandler())

@@ -1,0 +1,69 @@
+"""Messages become batches: a pure policy on count, bytes and age; no threads, no I/O.
+
+A batch holds messages already serialised, so its size is known exactly and the body
+is built by joining bytes, never by encoding a message twice.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MAX_BATCH_BYTES", "Batch", "encode_body"]
+
+#: The per-request limit of the Segment-compatible batch APIs ("500 KB"), counting the
+#: whole body: messages, separators and the envelope.
+MAX_BATCH_BYTES = 500_000
+_ENVELOPE = len(b'{"batch":[],"sentAt":"2026-11-22T06:30:00.123Z"}')
+
+
+class Batch:
+    """Serialised messages waiting to be sent together.
+
+    Full at ``max_count`` messages; a message that would take the body over
+    ``max_bytes`` does not fit and starts the next batch; due ``max_age`` seconds
+    after its first message.
+    """
+
+    __slots__ = ("_started", "items", "max_age", "max_bytes", "max_count", "nbytes")
+
+    def __init__(self, max_count: int, max_age: float, max_bytes: int = MAX_BATCH_BYTES) -> None:
+        self.max_count = max_count
+        self.max_age = max_age
+        self.max_bytes = max_bytes
+        self.items: list[bytes] = []
+        self.nbytes = _ENVELOPE
+        self._started = 0.0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def fits(self, item: bytes) -> bool:
+        """Whether ``item`` can join without taking the body over ``max_bytes``."""
+        return self.nbytes + len(item) + 1 <= self.max_bytes
+
+    def add(self, item: bytes, now: float) -> None:
+        """Add one serialised message; ``now`` (monotonic) starts the age of a new batch."""
+        if not self.items:
+            self._started = now
+        self.items.append(item)
+        self.nbytes += len(item) + 1
+
+    @property
+    def full(self) -> bool:
+        """Whether the batch holds ``max_count`` messages."""
+        return len(self.items) >= self.max_count
+
+    def due_at(self) -> float | None:
+        """When (monotonic) the batch must be sent at the latest; None when empty."""
+        return self._started + self.max_age if self.items else None
+
+    def take(self) -> list[bytes]:
+        """Hand over the messages and start empty."""
+        items, self.items = self.items, []
+        self.nbytes = _ENVELOPE
+        return items
+
+
+def encode_body(items: list[bytes], sent_at: str) -> bytes:
+    """The request body ``{"batch": [...], "sentAt": ...}`` from serialised messages."""
+    return b"".join(
+        (b'{"batch":[', b",".join(items), b'],"sentAt":"', sent_at.encode("ascii"), b'"}')
+    )

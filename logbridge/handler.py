@@ -1,0 +1,241 @@
+"""``AnalyticsHandler``: the logging handler users configure. Thin glue.
+
+The caller's thread does only cheap work here: a name check against the loop guard and
+a put on a queue. The listener (started lazily on first use, stopped and drained in
+``close()``) does everything else.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import logging.handlers
+import os
+import queue as queue_module
+import sys
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import ConfigurationError
+from .listener import AnalyticsListener
+from .options import Options, plain
+from .record import is_internal
+from .stats import DropReason
+
+__all__ = ["AnalyticsHandler"]
+
+#: Keys the stdlib's QueueHandler forms of dictConfig may pass; accepted and used.
+_STDLIB_QUEUE_KEYS = frozenset({"queue", "listener", "handlers", "respect_handler_level"})
+#: The keyword options of the handler, as ``Options.from_kwargs`` takes them.
+_OPTION_NAMES = frozenset(inspect.signature(Options.from_kwargs).parameters) - {"environ"}
+
+
+class AnalyticsHandler(logging.handlers.QueueHandler):
+    """Sends log records as Segment-spec analytics messages, in batches.
+
+    Example::
+
+        handler = logbridge.AnalyticsHandler(write_key="...", destination="segment")
+        logging.getLogger("analytics").addHandler(handler)
+        logging.getLogger("analytics").info("Order Completed", extra={"user_id": "u1"})
+
+    In ``dictConfig`` use the factory key: ``{"()": "logbridge.AnalyticsHandler",
+    "write_key": ..., ...}``. Options are documented in the README.
+    """
+
+    def __init__(
+        self,
+        queue: Any = None,
+        *,
+        handlers: Iterable[Any] | None = None,
+        respect_handler_level: bool = False,
+        listener: Any = None,
+        **options: Any,
+    ) -> None:
+        unknown = set(options) - _OPTION_NAMES
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option(s) {sorted(unknown)} for AnalyticsHandler; "
+                f"the options are {sorted(_OPTION_NAMES)}"
+            )
+        self.options = Options.from_kwargs(**{key: plain(options[key]) for key in options})
+        self._options_given = bool(options)
+        super().__init__(queue if queue is not None else queue_module.SimpleQueue())
+        self._target_names = list(handlers or ())
+        self._respect_handler_level = respect_handler_level
+        self._state_lock = threading.Lock()
+        self._closed = False
+        self._inline = False
+        self._listener = self._new_listener()
+        self._started = False
+        _register_fork_hook(self)
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        return f"<AnalyticsHandler {self.options.endpoint} ({level})>"
+
+    # The stdlib (3.12+) assigns ``handler.listener`` after building a QueueHandler
+    # subclass from a 'class' entry. A data descriptor keeps our own listener in place.
+    @property
+    def listener(self) -> AnalyticsListener:  # type: ignore[override]
+        """The :class:`AnalyticsListener` that batches and sends for this handler."""
+        return self._listener
+
+    @listener.setter
+    def listener(self, value: Any) -> None:
+        if value is None or value is getattr(self, "_listener", None):
+            return
+        _check_options_survived(self)
+        self._listener.handlers = tuple(self._listener.handlers) + tuple(
+            getattr(value, "handlers", ())
+        )
+        self._listener.respect_handler_level = bool(
+            getattr(value, "respect_handler_level", False)
+        )
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter, then emit, without the per-record handler lock (the queue is safe)."""
+        result = self.filter(record)
+        if isinstance(result, logging.LogRecord):
+            record = result
+        if result:
+            self.emit(record)
+        return result
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record for the listener; never blocks, never raises."""
+        try:
+            if is_internal(record.name) or threading.get_ident() == self._listener.ident:
+                return  # logbridge's own and its HTTP stack's records: never events
+            if not self._started:
+                self._start(record)
+                return
+            self.enqueue(record)
+        except Exception:
+            self.handleError(record)
+
+    def prepare(self, record: logging.LogRecord) -> Any:
+        """Return the record unchanged: no formatting or copying on the caller's thread."""
+        return record
+
+    def enqueue(self, record: Any) -> None:
+        """Put the record on the queue, or count it dropped when the queue is full."""
+        queue = self.queue
+        if queue.qsize() >= self.options.max_queue_size:
+            self._listener.stats.drop(DropReason.QUEUE_FULL)
+            self._listener.reporter.problem(
+                DropReason.QUEUE_FULL.value,
+                f"queue full ({self.options.max_queue_size} records); newest record dropped",
+            )
+            return
+        queue.put_nowait(record)
+
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """Deliver every record emitted before this call; False if ``timeout`` ran out."""
+        if self._closed or not self._started:
+            return True
+        return self._listener.flush(timeout)
+
+    def close(self) -> None:
+        """Drain and deliver what is queued (within ``shutdown_timeout``), then close."""
+        with self._state_lock:
+            closed, self._closed = self._closed, True
+            started = self._started
+            self._started = True  # later records take the slow path and are counted
+        if not closed and started:
+            self._listener.stop()
+        super().close()
+
+    def stats(self) -> dict[str, object]:
+        """Counters: queued, processed, sent, batches, retries, failed, dropped by reason."""
+        return self._listener.snapshot()
+
+    def _start(self, record: logging.LogRecord) -> None:
+        """The first record (and any after close): start the listener or go inline."""
+        with self._state_lock:
+            if self._closed:
+                self._listener.stats.drop(DropReason.AFTER_CLOSE)
+                self._listener.reporter.problem(
+                    DropReason.AFTER_CLOSE.value,
+                    f"record {record.getMessage()[:80]!r} emitted after the handler was closed",
+                )
+                return
+            if not self._started:
+                self._attach_target_handlers()
+                try:
+                    self._listener.start()
+                except RuntimeError:
+                    # Python 3.12+ refuses new threads at interpreter exit: deliver inline.
+                    self._inline = True
+                self._started = True
+        if self._closed:
+            self._start(record)
+        elif self._inline:
+            self._listener.deliver_inline(record)
+        else:
+            self.enqueue(record)
+
+    def _attach_target_handlers(self) -> None:
+        """Resolve ``handlers`` given by name (a 'class' entry on Python < 3.12)."""
+        targets = []
+        for target in self._target_names:
+            if isinstance(target, logging.Handler):
+                targets.append(target)
+                continue
+            found = logging._handlers.get(str(target))  # type: ignore[attr-defined]
+            if found is None:
+                raise ConfigurationError(f"handler {target!r} named in 'handlers' does not exist")
+            targets.append(found)
+        if targets:
+            self._listener.handlers = tuple(self._listener.handlers) + tuple(targets)
+            self._listener.respect_handler_level = self._respect_handler_level
+
+    def _new_listener(self) -> AnalyticsListener:
+        return AnalyticsListener(self.queue, options=self.options)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: a fresh queue and listener; the parent's records stay its own."""
+        self._state_lock = threading.Lock()
+        if self._closed:
+            return
+        self.queue = queue_module.SimpleQueue()
+        handlers = self._listener.handlers
+        self._listener = self._new_listener()
+        self._listener.handlers = handlers
+        self._started = False
+        self._inline = False
+
+
+def _register_fork_hook(handler: AnalyticsHandler) -> None:
+    if not hasattr(os, "register_at_fork"):
+        return
+    method = weakref.WeakMethod(handler._after_fork_in_child)
+
+    def after_in_child() -> None:
+        bound = method()
+        if bound is not None:
+            bound()
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
+def _check_options_survived(handler: AnalyticsHandler) -> None:
+    """Fail clearly where dictConfig dropped a 'class' entry's options (3.12.0-3.12.3).
+
+    Those versions build a QueueHandler subclass as ``klass(queue)`` and then assign its
+    ``listener``; the entry's other keys are lost (python/cpython#118868). The frame that
+    assigns the listener still holds them, which is how the loss is detected.
+    """
+    frame = sys._getframe(2)
+    if frame.f_code.co_name != "_configure_queue_handler" or handler._options_given:
+        return
+    given = set(frame.f_locals.get("kwargs", {})) - _STDLIB_QUEUE_KEYS
+    if given:
+        raise ConfigurationError(
+            f"this Python ({sys.version.split()[0]}) drops the options {sorted(given)} of a "
+            "dictConfig 'class' entry naming a QueueHandler subclass (python/cpython#118868); "
+            "configure the handler with the factory key instead: "
+            "{'()': 'logbridge.AnalyticsHandler', ...}"
+        )

@@ -1,0 +1,222 @@
+"""The worker: one thread that drains the queue into the pipeline, flushes and stops.
+
+Modelled on OpenTelemetry's batch processor: the thread wakes on a record or when the
+current batch is due, sends full batches as they fill, and drains everything at stop
+under a deadline. It also works with no thread at all (``deliver_inline``), because
+Python 3.12 refuses to start threads at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import logging.handlers
+import queue as queue_module
+import threading
+import time
+from typing import Any
+
+from .errors import ConfigurationError
+from .options import Options
+from .pipeline import Pipeline
+from .report import Reporter
+from .stats import DropReason, Stats
+from .transport import Transport
+from .retry import RetryPolicy
+
+__all__ = ["AnalyticsListener"]
+
+
+class _FlushRequest:
+    """A marker put on the queue: send what came before it, then set ``done``."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class AnalyticsListener(logging.handlers.QueueListener):
+    """A ``QueueListener`` that batches records as Segment messages and sends them.
+
+    Usually made and owned by :class:`~logbridge.AnalyticsHandler`. It can also stand
+    alone as the ``listener`` of the stdlib ``QueueHandler`` form of ``dictConfig``
+    (Python 3.12+), which builds it as ``AnalyticsListener(queue, *handlers,
+    respect_handler_level=...)``; it then reads its options from the ``LOGBRIDGE_*``
+    environment, starts at once and stops at exit. Records are also passed to
+    ``handlers``, as the stdlib listener does.
+    """
+
+    def __init__(
+        self,
+        queue: Any,
+        *handlers: logging.Handler,
+        respect_handler_level: bool = False,
+        options: Options | None = None,
+        **option_kwargs: Any,
+    ) -> None:
+        super().__init__(queue, *handlers, respect_handler_level=respect_handler_level)
+        standalone = options is None
+        if options is None:
+            try:
+                options = Options.from_kwargs(**option_kwargs)
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    f"{exc}. AnalyticsListener built by dictConfig's QueueHandler form gets "
+                    "no options but the LOGBRIDGE_* environment; to pass options use the "
+                    "handler entry {'()': 'logbridge.AnalyticsHandler', 'write_key': ...}"
+                ) from None
+        self.options = options
+        self.stats = Stats()
+        self.reporter = Reporter()
+        self._deadline: float | None = None
+        self._interrupt = threading.Event()
+        self._inline_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.ident: int | None = None
+        transport = None
+        if not options.disabled and options.endpoint is not None:
+            transport = Transport(
+                options.endpoint,
+                options.write_key,
+                gzip=options.gzip,
+                timeout=options.timeout,
+                retry=RetryPolicy(max_retries=options.max_retries),
+                deadline=self._get_deadline,
+                interrupt=self._interrupt,
+            )
+        self.pipeline = Pipeline(
+            options, transport, stats=self.stats, reporter=self.reporter,
+            deadline=self._get_deadline,
+        )
+        if standalone:
+            self.start()
+            atexit.register(self.stop)
+
+    def __repr__(self) -> str:
+        return f"<AnalyticsListener {self.options.endpoint} running={self.running}>"
+
+    @property
+    def running(self) -> bool:
+        """Whether the listener's thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def start(self) -> None:
+        """Start the thread. Raises RuntimeError when Python cannot start one (at exit)."""
+        if self._thread is not None:
+            raise RuntimeError("AnalyticsListener already started")
+        thread = threading.Thread(target=self._monitor, name="logbridge-listener", daemon=True)
+        thread.start()
+        self._thread = thread
+        self.ident = thread.ident
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """Send one record as an event, and pass it to any stdlib target handlers."""
+        self.pipeline.add(record)
+        if self.handlers:
+            super().handle(record)
+
+    def deliver_inline(self, record: logging.LogRecord | None = None, *, send: bool = False) -> None:
+        """Process on the calling thread, when there is no listener thread.
+
+        Takes ``record`` (if any) and everything queued; with ``send``, the current batch
+        goes out before returning.
+        """
+        with self._inline_lock:
+            self._drain_queue()
+            if record is not None:
+                self.handle(record)
+            if send or self._deadline is not None:
+                self.pipeline.send()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver everything enqueued before this call; False if ``timeout`` ran out."""
+        timeout = self.options.shutdown_timeout if timeout is None else timeout
+        thread = self._thread
+        if thread is not None and thread.ident == threading.get_ident():
+            self.pipeline.send()  # called from a callback on the listener's own thread
+            return True
+        if thread is None or not thread.is_alive():
+            self.deliver_inline(send=True)
+            return True
+        request = _FlushRequest()
+        self.queue.put(request)
+        return request.done.wait(timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Deliver what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
+
+        Safe to call twice, from any thread, with a full queue or no thread at all.
+        """
+        timeout = self.options.shutdown_timeout if timeout is None else timeout
+        if self._deadline is None:
+            self._deadline = time.monotonic() + timeout
+        self._interrupt.set()
+        self.reporter.enabled = False  # no logging while dictConfig may hold logging's lock
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
+            self.queue.put(self._sentinel)
+            thread.join(max(0.0, self._deadline - time.monotonic()) + 0.5)
+            if thread.is_alive():
+                self.pipeline.drop_unsent(
+                    self._queue_size(), DropReason.SHUTDOWN_TIMEOUT,
+                    f"still queued when shutdown_timeout ({timeout:g}s) ran out",
+                )
+                return
+        elif thread is None or not thread.is_alive():
+            self.deliver_inline(send=True)
+        if self.pipeline.transport is not None:
+            self.pipeline.transport.close()
+
+    def snapshot(self) -> dict[str, object]:
+        """The counters, with records still waiting in the queue or the batch."""
+        return self.stats.snapshot(queued=self._queue_size() + self.pipeline.pending())
+
+    def _get_deadline(self) -> float | None:
+        return self._deadline
+
+    def _queue_size(self) -> int:
+        try:
+            return int(self.queue.qsize())
+        except (AttributeError, NotImplementedError):
+            return 0
+
+    def _monitor(self) -> None:
+        """The thread's loop: records in, batches out, until the sentinel."""
+        self.ident = threading.get_ident()
+        get = self.queue.get
+        pipeline = self.pipeline
+        while True:
+            due = pipeline.due_at()
+            try:
+                if due is None:
+                    item = get(True)
+                else:
+                    item = get(True, max(0.0, due - time.monotonic()))
+            except queue_module.Empty:
+                pipeline.send()
+                continue
+            if item is self._sentinel:
+                self._drain_queue()
+                pipeline.send()
+                return
+            self._take(item)
+
+    def _take(self, item: Any) -> None:
+        if isinstance(item, _FlushRequest):
+            self.pipeline.send()
+            item.done.set()
+        elif item is not self._sentinel:
+            try:
+                self.handle(item)
+            except Exception as exc:  # a target handler raised; the thread must live on
+                self.reporter.problem("listener", f"handling a record raised {exc!r}")
+
+    def _drain_queue(self) -> None:
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue_module.Empty:
+                return
+            self._take(item)

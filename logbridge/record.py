@@ -1,0 +1,77 @@
+"""The first step of the data's path: what a ``LogRecord`` says, as plain fields.
+
+This runs on the listener's thread. It reads a record two ways: the stdlib way
+(``log.info("Order Completed", extra={...})``: the extras are record attributes) and
+the structlog way (``record.msg`` is the event dict). Which attributes are extras is
+decided by python-json-logger's ``RESERVED_ATTRS`` together with the attributes of a
+blank ``LogRecord`` made at import, so attributes added by newer Pythons (``taskName``
+in 3.12) are never mistaken for event fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from pythonjsonlogger.core import RESERVED_ATTRS as JSON_LOGGER_RESERVED
+from pythonjsonlogger.core import merge_record_extra
+
+from .errors import InvalidEvent
+
+__all__ = ["RESERVED_ATTRS", "RecordEvent", "is_internal", "read_record"]
+
+#: Attributes every LogRecord carries; ``extra`` cannot set them (logging raises
+#: KeyError at the call site), so no event field may need one of these names.
+RESERVED_ATTRS: frozenset[str] = (
+    frozenset(JSON_LOGGER_RESERVED)
+    | frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None)))
+    | {"message", "asctime"}
+)
+
+#: Loggers whose records are never turned into events: logbridge's own reports and the
+#: HTTP stack it sends with, so a handler on the root logger cannot feed on itself.
+INTERNAL_LOGGERS: tuple[str, ...] = (
+    "logbridge",
+    "urllib3",
+    "requests",
+    "charset_normalizer",
+    "chardet",
+)
+_INTERNAL_PREFIXES = tuple(name + "." for name in INTERNAL_LOGGERS)
+_INTERNAL_NAMES = frozenset(INTERNAL_LOGGERS)
+
+
+def is_internal(logger_name: str) -> bool:
+    """True for records of logbridge itself and of the HTTP libraries it uses."""
+    return logger_name in _INTERNAL_NAMES or logger_name.startswith(_INTERNAL_PREFIXES)
+
+
+class RecordEvent(NamedTuple):
+    """A record read as an event: its raw message word, its text and its fields."""
+
+    word: str | None
+    """The record's raw ``msg`` when it is a string (``"identify"``, ``"track"`` ...)."""
+    text: str
+    """The formatted message: the event name of an implicit track."""
+    fields: dict[str, Any]
+    """The ``extra`` keys (or the structlog event dict), in a new dict."""
+
+
+def read_record(record: logging.LogRecord) -> RecordEvent:
+    """Read ``record`` into a :class:`RecordEvent`; raise InvalidEvent if unreadable."""
+    msg = record.msg
+    fields: dict[str, Any] = {}
+    if isinstance(msg, Mapping):
+        # structlog's ProcessorFormatter.wrap_for_formatter path: msg is the event dict.
+        fields.update(msg)
+        word = fields.pop("event", None)
+        text = word if isinstance(word, str) else str(word)
+        merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
+        return RecordEvent(word if isinstance(word, str) else None, text, fields)
+    merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
+    try:
+        text = record.getMessage()
+    except Exception as exc:
+        raise InvalidEvent(f"the log message could not be formatted: {exc!r}") from None
+    return RecordEvent(msg if isinstance(msg, str) else None, text, fields)

@@ -1,0 +1,47 @@
+"""logbridge's own diagnostics: warnings on the ``logbridge`` logger, rate-limited.
+
+A library must not flood its application's logs, so each kind of problem is written at
+most once per ``interval`` seconds, with the count of the similar ones held back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+__all__ = ["Reporter"]
+
+logger = logging.getLogger("logbridge")
+
+
+class Reporter:
+    """Writes problems to the ``logbridge`` logger, one line per kind per interval."""
+
+    __slots__ = ("_held", "_last", "_lock", "enabled", "interval")
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self.enabled = True
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def problem(self, kind: str, detail: str) -> None:
+        """Report one problem of ``kind``; ``detail`` says what happened and why."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(kind)
+            if last is not None and now - last < self.interval:
+                self._held[kind] = self._held.get(kind, 0) + 1
+                return
+            self._last[kind] = now
+            held = self._held.pop(kind, 0)
+        if held:
+            detail = f"{detail} (and {held} more like it in the last {self.interval:g}s)"
+        try:
+            logger.warning("logbridge: %s: %s", kind, detail)
+        except Exception:  # logging itself is broken or shutting down; counts remain
+            pass

@@ -1,0 +1,56 @@
+"""When to retry a request and how long to wait: a small value object."""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import random
+import time
+
+__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "parse_retry_after"]
+
+#: Statuses worth another try: timeout, rate limit and server errors.
+RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+
+DEFAULT_BACKOFF_FACTOR = 0.5
+DEFAULT_BACKOFF_MAX = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped, honouring ``Retry-After``.
+
+    Attempt ``n`` (0-based) waits a random time in ``[0, min(backoff_max,
+    backoff_factor * 2**n)]``; a ``Retry-After`` from the server is a floor, clamped to
+    ``backoff_max`` so a hostile header cannot park the sender.
+    """
+
+    max_retries: int = 10
+    backoff_factor: float = DEFAULT_BACKOFF_FACTOR
+    backoff_max: float = DEFAULT_BACKOFF_MAX
+
+    def delay(self, attempt: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``attempt + 1``."""
+        ceiling = min(self.backoff_max, self.backoff_factor * (2 ** min(attempt, 32)))
+        wait = (rng or random).uniform(0.0, ceiling)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.backoff_max))
+        return wait
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment is None:
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
