@@ -14,6 +14,7 @@ import os
 import queue as queue_module
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -54,6 +55,15 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         listener: Any = None,
         **options: Any,
     ) -> None:
+        if not options:
+            dropped = _dropped_class_options()
+            if dropped:
+                raise ConfigurationError(
+                    f"this Python ({sys.version.split()[0]}) drops the options {dropped} of a "
+                    "dictConfig 'class' entry naming a QueueHandler subclass "
+                    "(python/cpython#118868); configure the handler with the factory key "
+                    "instead: {'()': 'logbridge.AnalyticsHandler', ...}"
+                )
         unknown = set(options) - _OPTION_NAMES
         if unknown:
             raise ConfigurationError(
@@ -61,7 +71,6 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                 f"the options are {sorted(_OPTION_NAMES)}"
             )
         self.options = Options.from_kwargs(**{key: plain(options[key]) for key in options})
-        self._options_given = bool(options)
         super().__init__(queue if queue is not None else queue_module.SimpleQueue())
         self._target_names = list(handlers or ())
         self._respect_handler_level = respect_handler_level
@@ -79,7 +88,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
     # The stdlib (3.12+) assigns ``handler.listener`` after building a QueueHandler
     # subclass from a 'class' entry. A data descriptor keeps our own listener in place.
     @property
-    def listener(self) -> AnalyticsListener:  # type: ignore[override]
+    def listener(self) -> AnalyticsListener:  # type: ignore[override,unused-ignore]
         """The :class:`AnalyticsListener` that batches and sends for this handler."""
         return self._listener
 
@@ -87,17 +96,14 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
     def listener(self, value: Any) -> None:
         if value is None or value is getattr(self, "_listener", None):
             return
-        _check_options_survived(self)
         self._listener.handlers = tuple(self._listener.handlers) + tuple(
             getattr(value, "handlers", ())
         )
-        self._listener.respect_handler_level = bool(
-            getattr(value, "respect_handler_level", False)
-        )
+        self._listener.respect_handler_level = bool(getattr(value, "respect_handler_level", False))
 
     def handle(self, record: logging.LogRecord) -> Any:
         """Filter, then emit, without the per-record handler lock (the queue is safe)."""
-        result = self.filter(record)
+        result: Any = self.filter(record)  # a bool, or (3.12+) a replacement record
         if isinstance(result, logging.LogRecord):
             record = result
         if result:
@@ -109,10 +115,10 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         try:
             if is_internal(record.name) or threading.get_ident() == self._listener.ident:
                 return  # logbridge's own and its HTTP stack's records: never events
-            if not self._started:
+            if self._started and not self._closed:
+                self.enqueue(record)
+            else:
                 self._start(record)
-                return
-            self.enqueue(record)
         except Exception:
             self.handleError(record)
 
@@ -122,7 +128,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
 
     def enqueue(self, record: Any) -> None:
         """Put the record on the queue, or count it dropped when the queue is full."""
-        queue = self.queue
+        queue: Any = self.queue
         if queue.qsize() >= self.options.max_queue_size:
             self._listener.stats.drop(DropReason.QUEUE_FULL)
             self._listener.reporter.problem(
@@ -136,6 +142,10 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         """Deliver every record emitted before this call; False if ``timeout`` ran out."""
         if self._closed or not self._started:
             return True
+        if _holds_logging_lock():
+            # Called by dictConfig/fileConfig (under logging's lock) right before close();
+            # close() delivers, and waiting here could only wait out the timeout.
+            return False
         return self._listener.flush(timeout)
 
     def close(self) -> None:
@@ -145,7 +155,10 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
             started = self._started
             self._started = True  # later records take the slow path and are counted
         if not closed and started:
-            self._listener.stop()
+            # dictConfig/fileConfig close the old handlers while holding logging's module
+            # lock; the listener's HTTP stack logs (urllib3), which needs that lock. Waiting
+            # for the listener then would only wait out the deadline: let it finish alone.
+            self._listener.stop(wait=not _holds_logging_lock())
         super().close()
 
     def stats(self) -> dict[str, object]:
@@ -155,14 +168,8 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
     def _start(self, record: logging.LogRecord) -> None:
         """The first record (and any after close): start the listener or go inline."""
         with self._state_lock:
-            if self._closed:
-                self._listener.stats.drop(DropReason.AFTER_CLOSE)
-                self._listener.reporter.problem(
-                    DropReason.AFTER_CLOSE.value,
-                    f"record {record.getMessage()[:80]!r} emitted after the handler was closed",
-                )
-                return
-            if not self._started:
+            closed = self._closed
+            if not closed and not self._started:
                 self._attach_target_handlers()
                 try:
                     self._listener.start()
@@ -170,8 +177,12 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                     # Python 3.12+ refuses new threads at interpreter exit: deliver inline.
                     self._inline = True
                 self._started = True
-        if self._closed:
-            self._start(record)
+        if closed:
+            self._listener.stats.drop(DropReason.AFTER_CLOSE)
+            self._listener.reporter.problem(
+                DropReason.AFTER_CLOSE.value,
+                f"record {record.msg!r:.80} emitted after the handler was closed",
+            )
         elif self._inline:
             self._listener.deliver_inline(record)
         else:
@@ -208,6 +219,12 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         self._inline = False
 
 
+def _holds_logging_lock() -> bool:
+    lock = getattr(logging, "_lock", None)
+    is_owned = getattr(lock, "_is_owned", None)
+    return bool(is_owned()) if callable(is_owned) else False
+
+
 def _register_fork_hook(handler: AnalyticsHandler) -> None:
     if not hasattr(os, "register_at_fork"):
         return
@@ -221,21 +238,19 @@ def _register_fork_hook(handler: AnalyticsHandler) -> None:
     os.register_at_fork(after_in_child=after_in_child)
 
 
-def _check_options_survived(handler: AnalyticsHandler) -> None:
-    """Fail clearly where dictConfig dropped a 'class' entry's options (3.12.0-3.12.3).
+def _dropped_class_options() -> list[str]:
+    """The options dictConfig dropped from a 'class' entry (CPython 3.12.0-3.12.3), if any.
 
-    Those versions build a QueueHandler subclass as ``klass(queue)`` and then assign its
-    ``listener``; the entry's other keys are lost (python/cpython#118868). The frame that
-    assigns the listener still holds them, which is how the loss is detected.
+    Those versions build a QueueHandler subclass as ``klass(queue)``, losing the entry's
+    other keys (python/cpython#118868). The dictConfig frame that makes the call still
+    holds them, which is how the loss is seen.
     """
-    frame = sys._getframe(2)
-    if frame.f_code.co_name != "_configure_queue_handler" or handler._options_given:
-        return
-    given = set(frame.f_locals.get("kwargs", {})) - _STDLIB_QUEUE_KEYS
-    if given:
-        raise ConfigurationError(
-            f"this Python ({sys.version.split()[0]}) drops the options {sorted(given)} of a "
-            "dictConfig 'class' entry naming a QueueHandler subclass (python/cpython#118868); "
-            "configure the handler with the factory key instead: "
-            "{'()': 'logbridge.AnalyticsHandler', ...}"
-        )
+    frame: types.FrameType | None = sys._getframe(1)
+    for _ in range(8):
+        frame = frame.f_back if frame is not None else None
+        if frame is None:
+            return []
+        if frame.f_code.co_name == "_configure_queue_handler":
+            kwargs = frame.f_locals.get("kwargs", {})
+            return sorted(set(kwargs) - _STDLIB_QUEUE_KEYS)
+    return []

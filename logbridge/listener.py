@@ -20,9 +20,9 @@ from .errors import ConfigurationError
 from .options import Options
 from .pipeline import Pipeline
 from .report import Reporter
+from .retry import RetryPolicy
 from .stats import DropReason, Stats
 from .transport import Transport
-from .retry import RetryPolicy
 
 __all__ = ["AnalyticsListener"]
 
@@ -56,6 +56,7 @@ class AnalyticsListener(logging.handlers.QueueListener):
         **option_kwargs: Any,
     ) -> None:
         super().__init__(queue, *handlers, respect_handler_level=respect_handler_level)
+        self._queue: Any = queue  # any object with the queue.Queue methods
         standalone = options is None
         if options is None:
             try:
@@ -86,7 +87,10 @@ class AnalyticsListener(logging.handlers.QueueListener):
                 interrupt=self._interrupt,
             )
         self.pipeline = Pipeline(
-            options, transport, stats=self.stats, reporter=self.reporter,
+            options,
+            transport,
+            stats=self.stats,
+            reporter=self.reporter,
             deadline=self._get_deadline,
         )
         if standalone:
@@ -117,7 +121,9 @@ class AnalyticsListener(logging.handlers.QueueListener):
         if self.handlers:
             super().handle(record)
 
-    def deliver_inline(self, record: logging.LogRecord | None = None, *, send: bool = False) -> None:
+    def deliver_inline(
+        self, record: logging.LogRecord | None = None, *, send: bool = False
+    ) -> None:
         """Process on the calling thread, when there is no listener thread.
 
         Takes ``record`` (if any) and everything queued; with ``send``, the current batch
@@ -141,13 +147,14 @@ class AnalyticsListener(logging.handlers.QueueListener):
             self.deliver_inline(send=True)
             return True
         request = _FlushRequest()
-        self.queue.put(request)
+        self._queue.put(request)
         return request.done.wait(timeout)
 
-    def stop(self, timeout: float | None = None) -> None:
+    def stop(self, timeout: float | None = None, *, wait: bool = True) -> None:
         """Deliver what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
 
-        Safe to call twice, from any thread, with a full queue or no thread at all.
+        Safe to call twice, from any thread, with a full queue or no thread at all. With
+        ``wait=False`` the thread is told to drain and stop, and finishes on its own.
         """
         timeout = self.options.shutdown_timeout if timeout is None else timeout
         if self._deadline is None:
@@ -156,11 +163,14 @@ class AnalyticsListener(logging.handlers.QueueListener):
         self.reporter.enabled = False  # no logging while dictConfig may hold logging's lock
         thread = self._thread
         if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
-            self.queue.put(self._sentinel)
+            self._queue.put(None)
+            if not wait:
+                return
             thread.join(max(0.0, self._deadline - time.monotonic()) + 0.5)
             if thread.is_alive():
                 self.pipeline.drop_unsent(
-                    self._queue_size(), DropReason.SHUTDOWN_TIMEOUT,
+                    self._queue_size(),
+                    DropReason.SHUTDOWN_TIMEOUT,
                     f"still queued when shutdown_timeout ({timeout:g}s) ran out",
                 )
                 return
@@ -178,28 +188,27 @@ class AnalyticsListener(logging.handlers.QueueListener):
 
     def _queue_size(self) -> int:
         try:
-            return int(self.queue.qsize())
+            return int(self._queue.qsize())
         except (AttributeError, NotImplementedError):
             return 0
 
     def _monitor(self) -> None:
         """The thread's loop: records in, batches out, until the sentinel."""
         self.ident = threading.get_ident()
-        get = self.queue.get
+        get = self._queue.get
         pipeline = self.pipeline
         while True:
             due = pipeline.due_at()
             try:
-                if due is None:
-                    item = get(True)
-                else:
-                    item = get(True, max(0.0, due - time.monotonic()))
+                item = get(True) if due is None else get(True, max(0.0, due - time.monotonic()))
             except queue_module.Empty:
                 pipeline.send()
                 continue
-            if item is self._sentinel:
+            if item is None:  # the stdlib's sentinel, put by stop()
                 self._drain_queue()
                 pipeline.send()
+                if pipeline.transport is not None:
+                    pipeline.transport.close()
                 return
             self._take(item)
 
@@ -207,7 +216,7 @@ class AnalyticsListener(logging.handlers.QueueListener):
         if isinstance(item, _FlushRequest):
             self.pipeline.send()
             item.done.set()
-        elif item is not self._sentinel:
+        elif item is not None:
             try:
                 self.handle(item)
             except Exception as exc:  # a target handler raised; the thread must live on
@@ -216,7 +225,7 @@ class AnalyticsListener(logging.handlers.QueueListener):
     def _drain_queue(self) -> None:
         while True:
             try:
-                item = self.queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue_module.Empty:
                 return
             self._take(item)

@@ -64,8 +64,13 @@ _TYPE_FIELDS: dict[str, frozenset[str]] = {
 }
 #: The name key belongs to its own type only: ``page_name`` on a screen is a property.
 _NAME_KEYS = {"page": "page_name", "screen": "screen_name"}
-_BAG = {"track": "properties", "page": "properties", "screen": "properties",
-        "identify": "traits", "group": "traits"}
+_BAG = {
+    "track": "properties",
+    "page": "properties",
+    "screen": "properties",
+    "identify": "traits",
+    "group": "traits",
+}
 
 
 def build_message(
@@ -101,8 +106,9 @@ def build_message(
                 bag[key] = value
             continue
         if name in top and top[name] != value:
-            raise InvalidEvent(f"conflicting values for {name!r} (given twice, as snake_case "
-                               "and camelCase)")
+            raise InvalidEvent(
+                f"conflicting values for {name!r} (given twice, as snake_case and camelCase)"
+            )
         top[name] = value
 
     message: dict[str, Any] = {"type": kind}

@@ -203,9 +203,10 @@ def _boolean(option: str, value: object) -> bool:
 
 def _integer(option: str, value: object, *, minimum: int) -> int:
     try:
-        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValueError
         number = int(value)  # type: ignore[call-overload]
+        assert isinstance(number, int)
     except (TypeError, ValueError):
         raise ConfigurationError(f"{option} must be a whole number, got {value!r}") from None
     if number < minimum:

@@ -79,8 +79,15 @@ class Pipeline:
             return
         limit = self._deadline()
         if limit is not None and time.monotonic() >= limit:
-            self._settle([Outcome(items, DeliveryError("shutdown_timeout ran out before "
-                                                       "delivery"), DropReason.SHUTDOWN_TIMEOUT)])
+            self._settle(
+                [
+                    Outcome(
+                        items,
+                        DeliveryError("shutdown_timeout ran out before delivery"),
+                        DropReason.SHUTDOWN_TIMEOUT,
+                    )
+                ]
+            )
             return
         retries_before = self.transport.retries
         outcomes = self.transport.deliver(items)
@@ -105,7 +112,10 @@ class Pipeline:
             )
         else:
             message, ignored = build_message(
-                "track", event.fields, event=event.text, created=record.created,
+                "track",
+                event.fields,
+                event=event.text,
+                created=record.created,
                 context=self.options.context,
             )
         if ignored:
@@ -119,8 +129,10 @@ class Pipeline:
         if self._encoder.coerced != coerced_before:
             self.stats.add("coerced_values", self._encoder.coerced - coerced_before)
         if len(item) > MAX_MESSAGE_BYTES:
-            reason = (f"{message['type']} message {message['messageId']} is {len(item)} bytes "
-                      f"serialised, over the {MAX_MESSAGE_BYTES}-byte limit")
+            reason = (
+                f"{message['type']} message {message['messageId']} is {len(item)} bytes "
+                f"serialised, over the {MAX_MESSAGE_BYTES}-byte limit"
+            )
             self.stats.drop(DropReason.OVERSIZE)
             self.reporter.problem(DropReason.OVERSIZE.value, reason)
             self._callback(self.options.on_error, InvalidEvent(reason), [message])
@@ -130,7 +142,9 @@ class Pipeline:
     def _invalid(self, record: logging.LogRecord, exc: InvalidEvent) -> None:
         self.stats.drop(DropReason.INVALID)
         where = f"{record.name}:{record.lineno}"
-        self.reporter.problem(DropReason.INVALID.value, f"record from {where} dropped: {exc.reason}")
+        self.reporter.problem(
+            DropReason.INVALID.value, f"record from {where} dropped: {exc.reason}"
+        )
         if self.options.on_error is not None:
             try:
                 fields: dict[str, Any] = dict(read_record(record).fields)

@@ -6,6 +6,7 @@ most once per ``interval`` seconds, with the count of the similar ones held back
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -41,7 +42,6 @@ class Reporter:
             held = self._held.pop(kind, 0)
         if held:
             detail = f"{detail} (and {held} more like it in the last {self.interval:g}s)"
-        try:
+        # If logging itself is broken or shutting down, the counts remain.
+        with contextlib.suppress(Exception):
             logger.warning("logbridge: %s: %s", kind, detail)
-        except Exception:  # logging itself is broken or shutting down; counts remain
-            pass

@@ -29,7 +29,9 @@ class RetryPolicy:
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
     backoff_max: float = DEFAULT_BACKOFF_MAX
 
-    def delay(self, attempt: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None = None, *, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait before retry number ``attempt + 1``."""
         ceiling = min(self.backoff_max, self.backoff_factor * (2 ** min(attempt, 32)))
         wait = (rng or random).uniform(0.0, ceiling)
@@ -50,7 +52,5 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
-        return None
-    if moment is None:
         return None
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))

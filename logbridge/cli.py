@@ -1,0 +1,232 @@
+"""The ``logbridge`` command line; ``logbridge collect`` runs a local Segment-style receiver."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+_PROG = "logbridge"
+_DEFAULT_PORT = 8765
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``logbridge`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for ``logbridge`` and its sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="Product analytics from Python's standard logging."
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    collect = commands.add_parser(
+        "collect",
+        help="run a local Segment-compatible batch receiver",
+        description="Receive Segment batches on a local HTTP endpoint, check them against "
+        "the spec and print them, optionally injecting faults.",
+    )
+    collect.set_defaults(run=_collect)
+    where = collect.add_argument_group("where")
+    where.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    where.add_argument(
+        "--port", type=int, default=_DEFAULT_PORT, help="port, 0 for any (default: %(default)s)"
+    )
+    where.add_argument(
+        "--allow-remote", action="store_true", help="allow a --host that is not a loopback address"
+    )
+    what = collect.add_argument_group("what")
+    what.add_argument("--write-key", metavar="KEY", help="require this write key (HTTP Basic user)")
+    what.add_argument("--output", metavar="FILE.jsonl", help="append each message as a JSON line")
+    what.add_argument("--quiet", action="store_true", help="do not print a line per event")
+    what.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=500_000,
+        metavar="N",
+        help="413 for bodies over N bytes, decompressed (default: %(default)s)",
+    )
+    what.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=32_768,
+        metavar="N",
+        help="messages over N bytes of JSON are invalid (default: %(default)s)",
+    )
+    faults = collect.add_argument_group("faults")
+    faults.add_argument(
+        "--fail-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of batch requests answered 500",
+    )
+    faults.add_argument(
+        "--status",
+        type=int,
+        metavar="CODE",
+        help="answer the first --status-count batch requests with CODE",
+    )
+    faults.add_argument("--status-count", type=int, metavar="N", help="default: 1")
+    faults.add_argument("--retry-after", metavar="V", help="Retry-After value sent with 429/503")
+    faults.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds to wait before answering each batch request",
+    )
+    faults.add_argument(
+        "--reset-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of batch requests whose connection is reset",
+    )
+    faults.add_argument(
+        "--down-for",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="refuse connections for S seconds after starting",
+    )
+    faults.add_argument("--seed", type=int, metavar="N", help="seed for the random faults")
+    return parser
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` names a loopback address (no DNS lookup is made)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _say(text: str, *, error: bool = False) -> None:
+    """Print one status line, flushed at once (stdout may be a pipe)."""
+    print(f"{_PROG} collect: {text}", file=sys.stderr if error else sys.stdout, flush=True)
+
+
+class _StopRequested(Exception):
+    """Raised by the SIGINT/SIGTERM handler to end the main wait."""
+
+
+def _request_stop(signum: int, frame: FrameType | None) -> None:
+    """Signal handler: stop the collector."""
+    raise _StopRequested(signum)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    """Run ``logbridge collect`` until SIGINT or SIGTERM; print a summary."""
+    from logbridge.collector.faults import Faults
+    from logbridge.collector.server import Collector, mask_key
+
+    if not args.allow_remote and not _is_loopback(args.host):
+        _say(
+            f"refusing to listen on non-loopback host {args.host!r} "
+            "(pass --allow-remote to do it anyway)",
+            error=True,
+        )
+        return 2
+    if args.status_count is not None and args.status is None:
+        _say("--status-count needs --status", error=True)
+        return 2
+    try:
+        fault_options: dict[str, Any] = {
+            "fail_rate": args.fail_rate,
+            "status": args.status,
+            "retry_after": args.retry_after,
+            "latency": args.latency,
+            "reset_rate": args.reset_rate,
+            "down_for": args.down_for,
+            "seed": args.seed,
+        }
+        if args.status_count is not None:
+            fault_options["status_count"] = args.status_count
+        faults = Faults(**fault_options)
+        collector = Collector(
+            args.host,
+            args.port,
+            write_key=args.write_key,
+            output=args.output,
+            echo=None if args.quiet else sys.stdout,
+            faults=faults,
+            max_body_bytes=args.max_body_bytes,
+            max_message_bytes=args.max_message_bytes,
+        )
+    except ValueError as exc:
+        _say(str(exc), error=True)
+        return 2
+
+    previous = _install_handlers()
+    try:
+        try:
+            collector.start()
+        except OSError as exc:
+            _say(f"cannot listen on {args.host}:{args.port}: {exc}", error=True)
+            return 1
+        _say(f"listening on {collector.endpoint}")
+        if args.write_key:
+            _say(f"write key required: {mask_key(args.write_key)}")
+        if faults.active:
+            _say(f"faults: {faults.describe()}")
+        if args.output:
+            _say(f"appending messages to {args.output}")
+        _say("press Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(3600)
+        except (_StopRequested, KeyboardInterrupt):
+            pass
+    finally:
+        _restore_handlers(previous)
+        collector.stop()
+    stats = collector.stats()
+    faulted = sum(stats["faults"].values())
+    _say(
+        f"stopped: received {stats['received']}, unique {stats['unique']}, "
+        f"duplicates {stats['duplicates']}, invalid {stats['invalid']}, "
+        f"requests {stats['requests']}, faults {faulted}"
+    )
+    return 0
+
+
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | None
+
+
+def _install_handlers() -> dict[int, _SignalHandler]:
+    """Route SIGINT and SIGTERM to :func:`_request_stop`; the previous handlers, to restore."""
+    previous: dict[int, _SignalHandler] = {}
+    for signum in _stop_signals():
+        try:
+            previous[signum] = signal.signal(signum, _request_stop)
+        except ValueError:  # not the main thread: rely on KeyboardInterrupt
+            break
+    return previous
+
+
+def _restore_handlers(previous: dict[int, _SignalHandler]) -> None:
+    """Put back the signal handlers replaced by :func:`_install_handlers`."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _stop_signals() -> Sequence[int]:
+    """The signals that stop the collector on this platform."""
+    return [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
