@@ -37,14 +37,14 @@ class Batch:
 
     def fits(self, item: bytes) -> bool:
         """Whether ``item`` can join without taking the body over ``max_bytes``."""
-        return self.nbytes + len(item) + 1 <= self.max_bytes
+        return self.nbytes + len(item) + (1 if self.items else 0) <= self.max_bytes
 
     def add(self, item: bytes, now: float) -> None:
         """Add one serialised message; ``now`` (monotonic) starts the age of a new batch."""
         if not self.items:
             self._started = now
+        self.nbytes += len(item) + (1 if self.items else 0)
         self.items.append(item)
-        self.nbytes += len(item) + 1
 
     @property
     def full(self) -> bool:

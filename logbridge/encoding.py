@@ -64,9 +64,11 @@ class Encoder:
 
     def encode(self, message: Mapping[str, Any]) -> bytes:
         """The message as JSON bytes. Never raises for any value a message can hold."""
+        before = self.coerced
         try:
-            return self._dumps(message).encode("utf-8", "surrogatepass")
-        except (ValueError, TypeError, RecursionError, UnicodeError):
+            return self._dumps(message).encode("utf-8")
+        except Exception:
+            self.coerced = before
             # NaN, a non-string key, a cycle, deep nesting, a lone surrogate: clean a copy.
             cleaned, coerced = to_jsonable(message)
             self.coerced += coerced
@@ -101,7 +103,7 @@ def convert(value: Any) -> tuple[Any, bool]:
     if isinstance(value, (set, frozenset)):
         try:
             return sorted(value), True
-        except TypeError:
+        except Exception:
             return list(value), True
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)
@@ -154,7 +156,11 @@ def to_jsonable(value: Any) -> tuple[Any, int]:
             return {_key(k): clean(v, depth + 1, inner) for k, v in list(item.items())}
         if isinstance(item, (list, tuple)):
             return [clean(v, depth + 1, inner) for v in list(item)]
-        converted, exact = convert(item)
+        try:
+            converted, exact = convert(item)
+        except Exception:
+            coerced[0] += 1
+            return _text(item)
         if not exact:
             coerced[0] += 1
             return converted

@@ -147,7 +147,7 @@ def build_message(
                 **_mapping("context.traits", event_context.get("traits")),
                 **_mapping("traits", top["traits"]),
             }
-    message["context"] = {**(context or {}), **event_context, "library": LIBRARY}
+    message["context"] = {**(context or {}), **event_context, "library": dict(LIBRARY)}
     if top.get("integrations") is not None:
         message["integrations"] = dict(_mapping("integrations", top["integrations"]))
     message["timestamp"] = (
@@ -159,26 +159,38 @@ def build_message(
     message["messageId"] = (
         str(uuid.uuid4()) if message_id is None else _required_text("messageId", message_id)
     )
-    return message, ignored
+    return _fresh(message), ignored
+
+
+def _fresh(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _fresh(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fresh(item) for item in value]
+    return value
 
 
 def format_timestamp(seconds: float) -> str:
     """ISO-8601 UTC with milliseconds: ``2026-11-22T06:30:00.123Z``."""
-    whole = int(seconds // 1)
-    millis = int((seconds - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    whole, micros = divmod(round(seconds * 1_000_000), 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros // 1000:03d}Z"
+
+
+def _format_datetime(value: dt.datetime) -> str:
+    moment = value if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _timestamp(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
-        return format_timestamp(moment.timestamp())
-    if isinstance(value, dt.date):
-        return format_timestamp(
-            dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc).timestamp()
-        )
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return format_timestamp(float(value))
+    try:
+        if isinstance(value, dt.datetime):
+            return _format_datetime(value)
+        if isinstance(value, dt.date):
+            return _format_datetime(dt.datetime(value.year, value.month, value.day))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return format_timestamp(float(value))
+    except (OverflowError, OSError, ValueError):
+        raise InvalidEvent(f"timestamp {value!r} is out of range") from None
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):

@@ -97,11 +97,14 @@ class Options:
             else _boolean("disabled", disabled)
         )
         write_key = _optional_str("write_key", write_key) or env.get("LOGBRIDGE_WRITE_KEY") or None
+        given_endpoint = _optional_str("endpoint", endpoint)
+        given_destination = _optional_str("destination", destination)
+        if given_endpoint is None and given_destination is None:
+            given_endpoint = env.get("LOGBRIDGE_ENDPOINT") or None
+            given_destination = env.get("LOGBRIDGE_DESTINATION") or None
         url = _endpoint(
-            endpoint=_optional_str("endpoint", endpoint) or env.get("LOGBRIDGE_ENDPOINT") or None,
-            destination=_optional_str("destination", destination)
-            or env.get("LOGBRIDGE_DESTINATION")
-            or "segment",
+            endpoint=given_endpoint,
+            destination=given_destination or "segment",
             data_plane_url=_optional_str("data_plane_url", data_plane_url)
             or env.get("LOGBRIDGE_DATA_PLANE_URL")
             or None,
@@ -132,8 +135,14 @@ class Options:
 
 def is_loopback(url: str) -> bool:
     """True when ``url`` points at this machine (the local collector)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+    import ipaddress
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def plain(value: Any) -> Any:
@@ -175,7 +184,11 @@ def _endpoint(*, endpoint: str | None, destination: str, data_plane_url: str | N
 
 
 def _checked_url(option: str, value: str) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise ConfigurationError(f"{option} must be an http(s) URL, got {value!r}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(f"{option} must be an http(s) URL, got {value!r}")
     if parts.path in ("", "/"):

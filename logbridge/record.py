@@ -66,6 +66,8 @@ def read_record(record: logging.LogRecord) -> RecordEvent:
         # structlog's ProcessorFormatter.wrap_for_formatter path: msg is the event dict.
         fields.update(msg)
         word = fields.pop("event", None)
+        if word is None:
+            raise InvalidEvent("the event dict has no 'event' key")
         text = word if isinstance(word, str) else str(word)
         merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
         return RecordEvent(word if isinstance(word, str) else None, text, fields)
