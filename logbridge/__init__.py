@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 
 from ._version import __version__
+from .context import bind, bound, clear, unbind
 from .errors import ConfigurationError, DeliveryError, InvalidEvent, LogbridgeError
-from .handler import AnalyticsHandler
+from .handler import AnalyticsHandler, flush
 from .listener import AnalyticsListener
 from .record import RESERVED_ATTRS
 from .stats import DropReason
@@ -28,6 +29,11 @@ __all__ = [
     "InvalidEvent",
     "LogbridgeError",
     "__version__",
+    "bind",
+    "bound",
+    "clear",
+    "flush",
+    "unbind",
 ]
 
 logging.getLogger("logbridge").addHandler(logging.NullHandler())

@@ -19,13 +19,14 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from .context import capture as capture_bound
 from .errors import ConfigurationError
 from .listener import AnalyticsListener
 from .options import Options, plain
-from .record import is_internal
+from .record import BOUND_ATTR, is_internal
 from .stats import DropReason
 
-__all__ = ["AnalyticsHandler"]
+__all__ = ["AnalyticsHandler", "flush"]
 
 #: Keys the stdlib's QueueHandler forms of dictConfig may pass; accepted and used.
 _STDLIB_QUEUE_KEYS = frozenset({"queue", "listener", "handlers", "respect_handler_level"})
@@ -71,7 +72,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                 f"the options are {sorted(_OPTION_NAMES)}"
             )
         self.options = Options.from_kwargs(**{key: plain(options[key]) for key in options})
-        super().__init__(queue if queue is not None else queue_module.SimpleQueue())
+        super().__init__(queue if queue is not None else self._new_queue())
         self._target_names = list(handlers or ())
         self._respect_handler_level = respect_handler_level
         self._state_lock = threading.Lock()
@@ -80,6 +81,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         self._listener = self._new_listener()
         self._started = False
         _register_fork_hook(self)
+        _LIVE_HANDLERS.add(self)
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
@@ -113,8 +115,11 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record for the listener; never blocks, never raises."""
         try:
-            if is_internal(record.name) or threading.get_ident() == self._listener.ident:
+            if is_internal(record.name) or self._listener.owns_current_thread():
                 return  # logbridge's own and its HTTP stack's records: never events
+            bound = capture_bound()
+            if bound is not None:
+                record.__dict__[BOUND_ATTR] = bound
             if self._started and not self._closed:
                 self.enqueue(record)
             else:
@@ -129,14 +134,20 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
     def enqueue(self, record: Any) -> None:
         """Put the record on the queue, or count it dropped when the queue is full."""
         queue: Any = self.queue
-        if queue.qsize() >= self.options.max_queue_size:
-            self._listener.stats.drop(DropReason.QUEUE_FULL)
-            self._listener.reporter.problem(
-                DropReason.QUEUE_FULL.value,
-                f"queue full ({self.options.max_queue_size} records); newest record dropped",
-            )
+        if self.options.block:
+            try:
+                queue.put(record, timeout=self.options.block_timeout)
+                return
+            except queue_module.Full:
+                pass
+        elif queue.qsize() < self.options.max_queue_size:
+            queue.put_nowait(record)
             return
-        queue.put_nowait(record)
+        self._listener.stats.drop(DropReason.QUEUE_FULL)
+        self._listener.reporter.problem(
+            DropReason.QUEUE_FULL.value,
+            f"queue full ({self.options.max_queue_size} records); newest record dropped",
+        )
 
     def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
         """Deliver every record emitted before this call; False if ``timeout`` ran out."""
@@ -171,11 +182,14 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
             closed = self._closed
             if not closed and not self._started:
                 self._attach_target_handlers()
-                try:
-                    self._listener.start()
-                except RuntimeError:
-                    # Python 3.12+ refuses new threads at interpreter exit: deliver inline.
+                if self.options.sync:
                     self._inline = True
+                else:
+                    try:
+                        self._listener.start()
+                    except RuntimeError:
+                        # Python 3.12+ refuses new threads at interpreter exit: go inline.
+                        self._inline = True
                 self._started = True
         if closed:
             self._listener.stats.drop(DropReason.AFTER_CLOSE)
@@ -184,7 +198,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                 f"record {record.msg!r:.80} emitted after the handler was closed",
             )
         elif self._inline:
-            self._listener.deliver_inline(record)
+            self._listener.deliver_inline(record, send=self.options.sync)
         else:
             self.enqueue(record)
 
@@ -203,6 +217,11 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
             self._listener.handlers = tuple(self._listener.handlers) + tuple(targets)
             self._listener.respect_handler_level = self._respect_handler_level
 
+    def _new_queue(self) -> Any:
+        if self.options.block:
+            return queue_module.Queue(self.options.max_queue_size)
+        return queue_module.SimpleQueue()
+
     def _new_listener(self) -> AnalyticsListener:
         return AnalyticsListener(self.queue, options=self.options)
 
@@ -211,12 +230,26 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         self._state_lock = threading.Lock()
         if self._closed:
             return
-        self.queue = queue_module.SimpleQueue()
+        self.queue = self._new_queue()
         handlers = self._listener.handlers
         self._listener = self._new_listener()
         self._listener.handlers = handlers
         self._started = False
         self._inline = False
+
+
+#: Every open AnalyticsHandler, for :func:`flush` (serverless and task runners).
+_LIVE_HANDLERS: weakref.WeakSet[AnalyticsHandler] = weakref.WeakSet()
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Flush every open AnalyticsHandler; False if any ran out of ``timeout``.
+
+    For the end of an AWS Lambda invocation, a Celery task or a cron job, where the
+    process may be frozen or killed before a background flush runs.
+    """
+    results = [handler.flush(timeout) for handler in list(_LIVE_HANDLERS)]
+    return all(results)
 
 
 def _holds_logging_lock() -> bool:

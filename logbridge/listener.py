@@ -1,9 +1,10 @@
-"""The worker: one thread that drains the queue into the pipeline, flushes and stops.
+"""The worker: a thread that turns queued records into batches for the sender.
 
 Modelled on OpenTelemetry's batch processor: the thread wakes on a record or when the
-current batch is due, sends full batches as they fill, and drains everything at stop
-under a deadline. It also works with no thread at all (``deliver_inline``), because
-Python 3.12 refuses to start threads at interpreter exit.
+current batch is due, hands full batches to the :class:`~logbridge.sender.Sender` as
+they fill, and drains everything at stop under a deadline. It also works with no
+thread at all (``deliver_inline``), because Python 3.12 refuses to start threads at
+interpreter exit, and in ``sync`` mode.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .errors import ConfigurationError
 from .options import Options
 from .pipeline import Pipeline
 from .report import Reporter
-from .retry import RetryPolicy
+from .sender import Sender
 from .stats import DropReason, Stats
 from .transport import Transport
 
@@ -28,12 +29,13 @@ __all__ = ["AnalyticsListener"]
 
 
 class _FlushRequest:
-    """A marker put on the queue: send what came before it, then set ``done``."""
+    """A marker put on the queue: deliver what came before it, then set ``done``."""
 
-    __slots__ = ("done",)
+    __slots__ = ("done", "timeout")
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float) -> None:
         self.done = threading.Event()
+        self.timeout = timeout
 
 
 class AnalyticsListener(logging.handlers.QueueListener):
@@ -71,7 +73,6 @@ class AnalyticsListener(logging.handlers.QueueListener):
         self.stats = Stats()
         self.reporter = Reporter()
         self._deadline: float | None = None
-        self._interrupt = threading.Event()
         self._inline_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.ident: int | None = None
@@ -82,16 +83,16 @@ class AnalyticsListener(logging.handlers.QueueListener):
                 options.write_key,
                 gzip=options.gzip,
                 timeout=options.timeout,
-                retry=RetryPolicy(max_retries=options.max_retries),
-                deadline=self._get_deadline,
-                interrupt=self._interrupt,
+                session=options.session,
+                verify=options.verify,
+                proxies=options.proxies,
             )
-        self.pipeline = Pipeline(
-            options,
-            transport,
-            stats=self.stats,
-            reporter=self.reporter,
+        self.sender = Sender(
+            options, transport, stats=self.stats, reporter=self.reporter,
             deadline=self._get_deadline,
+        )
+        self.pipeline = Pipeline(
+            options, self.sender.submit, stats=self.stats, reporter=self.reporter
         )
         if standalone:
             self.start()
@@ -106,10 +107,16 @@ class AnalyticsListener(logging.handlers.QueueListener):
         thread = self._thread
         return thread is not None and thread.is_alive()
 
+    def owns_current_thread(self) -> bool:
+        """True on the listener's or the sender's thread (their records are not events)."""
+        ident = threading.get_ident()
+        return ident == self.ident or ident == self.sender.ident
+
     def start(self) -> None:
-        """Start the thread. Raises RuntimeError when Python cannot start one (at exit)."""
+        """Start the threads. Raises RuntimeError when Python cannot start one (at exit)."""
         if self._thread is not None:
             raise RuntimeError("AnalyticsListener already started")
+        self.sender.start()
         thread = threading.Thread(target=self._monitor, name="logbridge-listener", daemon=True)
         thread.start()
         self._thread = thread
@@ -126,8 +133,8 @@ class AnalyticsListener(logging.handlers.QueueListener):
     ) -> None:
         """Process on the calling thread, when there is no listener thread.
 
-        Takes ``record`` (if any) and everything queued; with ``send``, the current batch
-        goes out before returning.
+        Takes everything queued and ``record`` (if any); with ``send``, the current batch
+        is delivered before returning, with the usual retries.
         """
         with self._inline_lock:
             self._drain_queue()
@@ -135,18 +142,18 @@ class AnalyticsListener(logging.handlers.QueueListener):
                 self.handle(record)
             if send or self._deadline is not None:
                 self.pipeline.send()
+                self.sender.drain_inline()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver everything enqueued before this call; False if ``timeout`` ran out."""
         timeout = self.options.shutdown_timeout if timeout is None else timeout
-        thread = self._thread
-        if thread is not None and thread.ident == threading.get_ident():
-            self.pipeline.send()  # called from a callback on the listener's own thread
+        if self.owns_current_thread():  # from a callback: no waiting on ourselves
+            self.pipeline.send()
             return True
-        if thread is None or not thread.is_alive():
+        if not self.running:
             self.deliver_inline(send=True)
             return True
-        request = _FlushRequest()
+        request = _FlushRequest(timeout)
         self._queue.put(request)
         return request.done.wait(timeout)
 
@@ -154,34 +161,38 @@ class AnalyticsListener(logging.handlers.QueueListener):
         """Deliver what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
 
         Safe to call twice, from any thread, with a full queue or no thread at all. With
-        ``wait=False`` the thread is told to drain and stop, and finishes on its own.
+        ``wait=False`` the threads are told to drain and stop, and finish on their own.
         """
         timeout = self.options.shutdown_timeout if timeout is None else timeout
         if self._deadline is None:
             self._deadline = time.monotonic() + timeout
-        self._interrupt.set()
-        self.reporter.enabled = False  # no logging while dictConfig may hold logging's lock
+        self.reporter.enabled = wait  # no logging while dictConfig may hold logging's lock
         thread = self._thread
         if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
             self._queue.put(None)
             if not wait:
                 return
-            thread.join(max(0.0, self._deadline - time.monotonic()) + 0.5)
+            thread.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
             if thread.is_alive():
                 self.pipeline.drop_unsent(
-                    self._queue_size(),
-                    DropReason.SHUTDOWN_TIMEOUT,
+                    self._queue_size(), DropReason.SHUTDOWN_TIMEOUT,
                     f"still queued when shutdown_timeout ({timeout:g}s) ran out",
                 )
-                return
-        elif thread is None or not thread.is_alive():
+            self.reporter.enabled = False
+            return
+        if thread is None or not thread.is_alive():
             self.deliver_inline(send=True)
-        if self.pipeline.transport is not None:
-            self.pipeline.transport.close()
+            self.sender.stop()
+        self.reporter.enabled = False
 
     def snapshot(self) -> dict[str, object]:
-        """The counters, with records still waiting in the queue or the batch."""
-        return self.stats.snapshot(queued=self._queue_size() + self.pipeline.pending())
+        """The counters, with messages still waiting in the queue, the batch or the outbox."""
+        queued = self._queue_size() + self.pipeline.pending() + self.sender.pending()
+        return self.stats.snapshot(queued=queued)
+
+    def reset_after_fork(self) -> None:
+        """In a forked child, before first use: no inherited connections."""
+        self.sender.reset_after_fork()
 
     def _get_deadline(self) -> float | None:
         return self._deadline
@@ -207,15 +218,16 @@ class AnalyticsListener(logging.handlers.QueueListener):
             if item is None:  # the stdlib's sentinel, put by stop()
                 self._drain_queue()
                 pipeline.send()
-                if pipeline.transport is not None:
-                    pipeline.transport.close()
+                self.sender.stop()
                 return
             self._take(item)
 
     def _take(self, item: Any) -> None:
         if isinstance(item, _FlushRequest):
             self.pipeline.send()
-            item.done.set()
+            # Wait on the sender here: records after the request stay queued meanwhile.
+            if self.sender.flush(item.timeout):
+                item.done.set()
         elif item is not None:
             try:
                 self.handle(item)

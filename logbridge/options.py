@@ -20,6 +20,9 @@ from .errors import ConfigurationError
 
 __all__ = ["DESTINATIONS", "Options"]
 
+#: The per-message limit of the Segment-compatible APIs: the smallest useful byte bound.
+MAX_MESSAGE_SIZE = 32 * 1024
+
 #: Endpoints of the Segment-compatible services, from their SDKs' documentation.
 DESTINATIONS: dict[str, str] = {
     "segment": "https://api.segment.io/v1/batch",
@@ -33,6 +36,10 @@ DEFAULT_MAX_QUEUE_SIZE = 100_000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 10
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
+DEFAULT_RETRY_BUDGET = 600.0
+DEFAULT_BLOCK_TIMEOUT = 1.0
+DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -58,6 +65,17 @@ class Options:
     on_success: Callback | None = None
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     disabled: bool = False
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
+    retry_budget: float = DEFAULT_RETRY_BUDGET
+    block: bool = False
+    block_timeout: float = DEFAULT_BLOCK_TIMEOUT
+    sync: bool = False
+    spool: str | None = None
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    dead_letter: str | None = None
+    verify: bool | str = True
+    proxies: Mapping[str, str] | None = None
+    session: Any = None
 
     def __repr__(self) -> str:
         key = "None" if self.write_key is None else "'***'"
@@ -65,7 +83,10 @@ class Options:
             f"Options(endpoint={self.endpoint!r}, write_key={key}, flush_at={self.flush_at}, "
             f"flush_interval={self.flush_interval}, max_queue_size={self.max_queue_size}, "
             f"gzip={self.gzip}, timeout={self.timeout}, max_retries={self.max_retries}, "
-            f"shutdown_timeout={self.shutdown_timeout}, disabled={self.disabled})"
+            f"shutdown_timeout={self.shutdown_timeout}, disabled={self.disabled}, "
+            f"max_queue_bytes={self.max_queue_bytes}, retry_budget={self.retry_budget}, "
+            f"block={self.block}, sync={self.sync}, spool={self.spool!r}, "
+            f"dead_letter={self.dead_letter!r}, verify={self.verify!r})"
         )
 
     @classmethod
@@ -87,6 +108,17 @@ class Options:
         on_success: Callback | str | None = None,
         shutdown_timeout: float | str = DEFAULT_SHUTDOWN_TIMEOUT,
         disabled: bool | str | None = None,
+        max_queue_bytes: int | str = DEFAULT_MAX_QUEUE_BYTES,
+        retry_budget: float | str = DEFAULT_RETRY_BUDGET,
+        block: bool | str = False,
+        block_timeout: float | str = DEFAULT_BLOCK_TIMEOUT,
+        sync: bool | str = False,
+        spool: str | os.PathLike[str] | None = None,
+        spool_max_bytes: int | str = DEFAULT_SPOOL_MAX_BYTES,
+        dead_letter: str | os.PathLike[str] | None = None,
+        verify: bool | str = True,
+        proxies: Mapping[str, str] | None = None,
+        session: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> Options:
         """Validate keyword options, filling gaps from the ``LOGBRIDGE_*`` environment."""
@@ -129,8 +161,57 @@ class Options:
             on_success=_callback("on_success", on_success),
             shutdown_timeout=_number("shutdown_timeout", shutdown_timeout, positive=False),
             disabled=disabled_flag,
+            max_queue_bytes=_integer("max_queue_bytes", max_queue_bytes, minimum=MAX_MESSAGE_SIZE),
+            retry_budget=_number("retry_budget", retry_budget, positive=True),
+            block=_boolean("block", block),
+            block_timeout=_number("block_timeout", block_timeout, positive=False),
+            sync=_boolean("sync", sync),
+            spool=_path("spool", spool),
+            spool_max_bytes=_integer("spool_max_bytes", spool_max_bytes, minimum=MAX_MESSAGE_SIZE),
+            dead_letter=_path("dead_letter", dead_letter),
+            verify=_verify(verify),
+            proxies=_proxies(proxies),
+            session=_session(session),
         )
         return options
+
+
+def _path(option: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigurationError(f"{option} must be a file path, got {type(value).__name__}")
+    path = os.fspath(value)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigurationError(f"{option}: the folder {directory!r} does not exist")
+    return str(path)
+
+
+def _verify(value: object) -> bool | str:
+    if isinstance(value, str) and value.strip().lower() not in _TRUE | _FALSE:
+        if not os.path.exists(value):
+            raise ConfigurationError(f"verify: no CA bundle at {value!r}")
+        return value
+    return _boolean("verify", value)
+
+
+def _proxies(value: object) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigurationError("proxies must map URL schemes to proxy URLs, like requests")
+    return {str(k): str(v) for k, v in plain(value).items()}
+
+
+def _session(value: object) -> Any:
+    if value is None:
+        return None
+    if not callable(getattr(value, "post", None)):
+        raise ConfigurationError("session must be a requests.Session (or have its post method)")
+    return value
 
 
 def is_loopback(url: str) -> bool:

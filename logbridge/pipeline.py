@@ -1,14 +1,13 @@
-"""The data's path in one place: record, message, bytes, batch, transport.
+"""The data's path up to the sender: record, message, bytes, batch.
 
 A :class:`Pipeline` is driven by one thread at a time: the listener's thread normally,
 the caller's thread when no thread can be started (at interpreter exit) or in
-``sync`` mode. It never raises: every record ends delivered or dropped with a reason,
-counted in :class:`~logbridge.stats.Stats` and reported.
+``sync`` mode. It never raises: every record ends in a batch handed to the sender, or
+dropped with a reason, counted in :class:`~logbridge.stats.Stats` and reported.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,13 +15,12 @@ from typing import Any
 
 from .batch import Batch
 from .encoding import MAX_MESSAGE_BYTES, Encoder
-from .errors import DeliveryError, InvalidEvent
+from .errors import InvalidEvent
 from .message import MESSAGE_TYPES, build_message
 from .options import Options
 from .record import read_record
 from .report import Reporter
 from .stats import DropReason, Stats
-from .transport import Outcome, Transport
 
 __all__ = ["Pipeline"]
 
@@ -33,19 +31,17 @@ class Pipeline:
     def __init__(
         self,
         options: Options,
-        transport: Transport | None,
+        sink: Callable[[list[bytes]], None],
         *,
         stats: Stats,
         reporter: Reporter,
-        deadline: Callable[[], float | None] = lambda: None,
     ) -> None:
         self.options = options
-        self.transport = transport
         self.stats = stats
         self.reporter = reporter
         self.batch = Batch(options.flush_at, options.flush_interval)
         self._encoder = Encoder()
-        self._deadline = deadline
+        self._sink = sink
 
     def add(self, record: logging.LogRecord) -> None:
         """Take one record: into the batch, or dropped with its reason."""
@@ -71,28 +67,9 @@ class Pipeline:
         return self.batch.due_at()
 
     def send(self) -> None:
-        """Send the current batch now (nothing when empty)."""
-        if not self.batch.items:
-            return
-        items = self.batch.take()
-        if self.transport is None:  # disabled: validated and counted, sent nowhere
-            return
-        limit = self._deadline()
-        if limit is not None and time.monotonic() >= limit:
-            self._settle(
-                [
-                    Outcome(
-                        items,
-                        DeliveryError("shutdown_timeout ran out before delivery"),
-                        DropReason.SHUTDOWN_TIMEOUT,
-                    )
-                ]
-            )
-            return
-        retries_before = self.transport.retries
-        outcomes = self.transport.deliver(items)
-        self.stats.add("retries", self.transport.retries - retries_before)
-        self._settle(outcomes)
+        """Hand the current batch to the sender now (nothing when empty)."""
+        if self.batch.items:
+            self._sink(self.batch.take())
 
     def pending(self) -> int:
         """Messages in the current batch."""
@@ -153,26 +130,6 @@ class Pipeline:
                 fields = {"event": repr(record.msg)}
             self._callback(self.options.on_error, exc, [fields])
 
-    def _settle(self, outcomes: list[Outcome]) -> None:
-        for outcome in outcomes:
-            count = len(outcome.items)
-            if outcome.error is None:
-                self.stats.add("sent", count)
-                self.stats.add("batches")
-                if self.options.on_success is not None:
-                    self._callback(self.options.on_success, _decode(outcome.items))
-                continue
-            reason = outcome.reason or DropReason.RETRIES_EXHAUSTED
-            self.stats.add("failed", count)
-            self.stats.drop(reason, count)
-            self.reporter.problem(
-                reason.value,
-                f"{count} messages not delivered after {outcome.attempts} attempt(s): "
-                f"{outcome.error}",
-            )
-            if self.options.on_error is not None:
-                self._callback(self.options.on_error, outcome.error, _decode(outcome.items))
-
     def _callback(self, callback: Callable[..., object] | None, *args: Any) -> None:
         if callback is None:
             return
@@ -190,5 +147,3 @@ def _describe(exc: BaseException) -> str:
         return type(exc).__name__
 
 
-def _decode(items: list[bytes]) -> list[dict[str, Any]]:
-    return [json.loads(item) for item in items]

@@ -17,9 +17,14 @@ from typing import Any, NamedTuple
 from pythonjsonlogger.core import RESERVED_ATTRS as JSON_LOGGER_RESERVED
 from pythonjsonlogger.core import merge_record_extra
 
+from .context import merge_bound
 from .errors import InvalidEvent
 
-__all__ = ["RESERVED_ATTRS", "RecordEvent", "is_internal", "read_record"]
+__all__ = ["BOUND_ATTR", "RESERVED_ATTRS", "RecordEvent", "is_internal", "read_record"]
+
+#: The record attribute where ``emit`` leaves the fields bound with ``logbridge.bind``
+#: (captured on the caller's thread, where the context variables live).
+BOUND_ATTR = "_logbridge_bound"
 
 #: Attributes every LogRecord carries; ``extra`` cannot set them (logging raises
 #: KeyError at the call site), so no event field may need one of these names.
@@ -70,10 +75,12 @@ def read_record(record: logging.LogRecord) -> RecordEvent:
             raise InvalidEvent("the event dict has no 'event' key")
         text = word if isinstance(word, str) else str(word)
         merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
+        fields = merge_bound(fields, record.__dict__.get(BOUND_ATTR))
         return RecordEvent(word if isinstance(word, str) else None, text, fields)
     merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
     try:
         text = record.getMessage()
     except Exception as exc:
         raise InvalidEvent(f"the log message could not be formatted: {exc!r}") from None
+    fields = merge_bound(fields, record.__dict__.get(BOUND_ATTR))
     return RecordEvent(msg if isinstance(msg, str) else None, text, fields)

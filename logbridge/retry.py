@@ -28,6 +28,12 @@ class RetryPolicy:
     max_retries: int = 10
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
     backoff_max: float = DEFAULT_BACKOFF_MAX
+    budget: float = 600.0
+    """Seconds after a batch's first attempt past which it is not retried again."""
+
+    def gives_up(self, attempts: int, first_attempt: float, now: float) -> bool:
+        """Whether a batch tried ``attempts`` times since ``first_attempt`` is given up."""
+        return attempts > self.max_retries or now - first_attempt > self.budget
 
     def delay(
         self, attempt: int, retry_after: float | None = None, *, rng: random.Random | None = None

@@ -26,8 +26,8 @@ class DropReason(str, enum.Enum):
     """Every retry of the batch failed."""
     SHUTDOWN_TIMEOUT = "shutdown_timeout"
     """The process was closing and ``shutdown_timeout`` ran out before delivery."""
-    ENCODING = "encoding"
-    """The message could not be serialised at all (should not happen; reported)."""
+    SPOOL_FULL = "spool_full"
+    """The spool was over ``spool_max_bytes``; its oldest messages were dropped."""
 
 
 class Stats:
@@ -72,6 +72,8 @@ class Stats:
             "retries": counts.get("retries", 0),
             "failed": counts.get("failed", 0),
             "coerced_values": counts.get("coerced_values", 0),
+            "spooled": counts.get("spooled", 0),
+            "recovered": counts.get("recovered", 0),
             "ignored_keys": counts.get("ignored_keys", 0),
             "dropped": dropped,
             "dropped_total": sum(dropped.values()),

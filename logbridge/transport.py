@@ -1,4 +1,9 @@
-"""Batches cross the network: one keep-alive session, gzip, Basic auth and retries."""
+"""Batches cross the network: one keep-alive session, gzip, Basic auth; one attempt a call.
+
+Retrying, backing off and giving up are the sender's decisions (``sender.py``); the
+transport only says what one attempt gave: delivered, or an error that is or is not
+worth retrying, with the server's ``Retry-After``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import base64
 import dataclasses
 import gzip as gzip_module
 import platform
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -16,10 +22,11 @@ from ._version import __version__
 from .batch import encode_body
 from .errors import DeliveryError
 from .message import format_timestamp
-from .retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
-from .stats import DropReason
+from .options import is_loopback
+from .report import logger
+from .retry import RETRYABLE_STATUSES, parse_retry_after
 
-__all__ = ["Outcome", "Transport"]
+__all__ = ["Attempt", "Transport"]
 
 USER_AGENT = (
     f"logbridge/{__version__} python-requests/{requests.__version__} "
@@ -27,23 +34,17 @@ USER_AGENT = (
 )
 
 
-@dataclasses.dataclass
-class Outcome:
-    """What became of some messages: delivered (``error`` is None) or not, and why."""
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """What one POST gave: ``error`` is None when the batch was accepted."""
 
-    items: list[bytes]
     error: DeliveryError | None = None
-    reason: DropReason | None = None
-    attempts: int = 1
+    retry_after: float | None = None
+    wire_bytes: int = 0
 
 
 class Transport:
-    """Posts batches to one endpoint, retrying what is worth retrying.
-
-    ``deadline`` returns the monotonic time after which no more attempts are made (set
-    while the handler is closing), or None; ``interrupt`` wakes a backoff wait early so
-    the deadline is seen at once.
-    """
+    """Posts batch bodies to one endpoint on one keep-alive ``requests.Session``."""
 
     def __init__(
         self,
@@ -52,96 +53,70 @@ class Transport:
         *,
         gzip: bool = True,
         timeout: float = 10.0,
-        retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
-        deadline: Callable[[], float | None] = lambda: None,
-        interrupt: threading.Event | None = None,
+        verify: bool | str = True,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.gzip = gzip
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self.retries = 0
-        self._session = session or requests.Session()
-        self._deadline = deadline
-        self._interrupt = interrupt or threading.Event()
+        self._own_session = session is None
+        self._session: Any = session or requests.Session()
+        self._request_options: dict[str, Any] = {"verify": verify}
+        if proxies:
+            self._request_options["proxies"] = dict(proxies)
         self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if gzip:
             self._headers["Content-Encoding"] = "gzip"
         if write_key:
             token = base64.b64encode(f"{write_key}:".encode()).decode("ascii")
             self._headers["Authorization"] = f"Basic {token}"
+        if urlsplit(endpoint).scheme == "http" and not is_loopback(endpoint):
+            logger.warning(
+                "logbridge: sending to %s over plain http: the write key and events travel "
+                "unencrypted; use https",
+                endpoint,
+            )
 
     def __repr__(self) -> str:
         return f"Transport(endpoint={self.endpoint!r}, gzip={self.gzip})"
 
     def close(self) -> None:
-        """Close the HTTP session's connections."""
-        self._session.close()
+        """Close the connections of a session this transport made itself."""
+        if self._own_session:
+            self._session.close()
 
-    def deliver(self, items: list[bytes]) -> list[Outcome]:
-        """Send ``items`` as one batch (or, after a 413, as smaller ones)."""
-        outcome = self._send_with_retries(items)
-        if outcome.error is not None and outcome.error.status == 413 and len(items) > 1:
-            half = len(items) // 2
-            return self.deliver(items[:half]) + self.deliver(items[half:])
-        if outcome.error is not None and outcome.error.status == 413:
-            outcome.reason = DropReason.OVERSIZE
-        return [outcome]
+    def reset_after_fork(self) -> None:
+        """Start a new session: connections inherited from the parent are not ours."""
+        if self._own_session:
+            self._session = requests.Session()
 
-    def _send_with_retries(self, items: list[bytes]) -> Outcome:
-        attempt = 0
-        while True:
-            error, retry_after = self._attempt(items)
-            if error is None:
-                return Outcome(items, attempts=attempt + 1)
-            if not error.retryable:
-                return Outcome(items, error, DropReason.REJECTED, attempt + 1)
-            if attempt >= self.retry.max_retries:
-                return Outcome(items, error, DropReason.RETRIES_EXHAUSTED, attempt + 1)
-            if not self._wait(self.retry.delay(attempt, retry_after)):
-                return Outcome(items, error, DropReason.SHUTDOWN_TIMEOUT, attempt + 1)
-            attempt += 1
-            self.retries += 1
-
-    def _attempt(self, items: list[bytes]) -> tuple[DeliveryError | None, float | None]:
+    def post(self, items: list[bytes], *, timeout: float | None = None) -> Attempt:
+        """Send ``items`` as one batch, once."""
         body = encode_body(items, format_timestamp(time.time()))
         if self.gzip:
             body = gzip_module.compress(body, compresslevel=6, mtime=0)
-        timeout = self.timeout
-        limit = self._deadline()
-        if limit is not None:
-            timeout = min(timeout, max(0.05, limit - time.monotonic()))
         try:
             response = self._session.post(
-                self.endpoint, data=body, headers=self._headers, timeout=timeout
+                self.endpoint,
+                data=body,
+                headers=self._headers,
+                timeout=self.timeout if timeout is None else timeout,
+                **self._request_options,
             )
         except requests.RequestException as exc:
             # The exception text names the URL only; the write key lives in a header.
-            return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True), None
+            error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+            return Attempt(error, wire_bytes=len(body))
         status = response.status_code
-        if 200 <= status < 300:
+        try:
+            if 200 <= status < 300:
+                return Attempt(wire_bytes=len(body))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            detail = "batch too large" if status == 413 else response.text[:200].strip()
+        finally:
             response.close()
-            return None, None
-        retryable = status in RETRYABLE_STATUSES
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        detail = response.text[:200].strip() if status != 413 else "batch too large"
-        response.close()
-        return DeliveryError(detail or "request failed", status=status, retryable=retryable), (
-            retry_after
+        error = DeliveryError(
+            detail or "request failed", status=status, retryable=status in RETRYABLE_STATUSES
         )
-
-    def _wait(self, seconds: float) -> bool:
-        """Back off for ``seconds``; False when the deadline will not allow it."""
-        end = time.monotonic() + seconds
-        while True:
-            limit = self._deadline()
-            if limit is not None and end > limit:
-                return False
-            remaining = end - time.monotonic()
-            if remaining <= 0:
-                return True
-            if self._interrupt.is_set():
-                time.sleep(remaining)  # the deadline is known now and leaves room
-                return True
-            self._interrupt.wait(remaining)
+        return Attempt(error, retry_after, len(body))

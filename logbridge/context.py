@@ -1,0 +1,95 @@
+"""Request-scoped identity: bind fields once, every event in that scope carries them.
+
+Built on :mod:`contextvars`, so a binding is seen by the thread or asyncio task that
+made it (and tasks it starts), never by concurrent requests::
+
+    with logbridge.bind(user_id="u1", context={"ip": "203.0.113.9"}):
+        log.info("Order Completed", extra={"order_id": "o1"})   # carries user_id and ip
+
+Keys given on a logging call win over bound ones; a bound ``context`` is merged
+under the call's ``context``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["bind", "bound", "capture", "clear", "merge_bound", "unbind"]
+
+_BOUND: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "logbridge_bound", default=None
+)
+
+
+class _Binding:
+    """What :func:`bind` returns: usable as a context manager, or undone with ``reset()``."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: contextvars.Token[Mapping[str, Any] | None]) -> None:
+        self._token = token
+
+    def __enter__(self) -> _Binding:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Restore the bindings in force before this one."""
+        _BOUND.reset(self._token)
+
+
+def bind(**fields: Any) -> _Binding:
+    """Bind ``fields`` (user_id, anonymous_id, context, or any event field) to this scope.
+
+    Adds to what is already bound (``context`` dicts are merged). Use it as a context
+    manager, or keep the result and call ``reset()``; middleware does this per request.
+    """
+    current = _BOUND.get() or {}
+    merged = dict(current)
+    for key, value in fields.items():
+        if key == "context" and isinstance(value, Mapping):
+            merged["context"] = {**merged.get("context", {}), **value}
+        else:
+            merged[key] = value
+    return _Binding(_BOUND.set(merged))
+
+
+def unbind(*keys: str) -> None:
+    """Remove ``keys`` from this scope's bindings."""
+    current = _BOUND.get()
+    if current:
+        _BOUND.set({k: v for k, v in current.items() if k not in keys})
+
+
+def clear() -> None:
+    """Remove every binding from this scope."""
+    _BOUND.set(None)
+
+
+def bound() -> Mapping[str, Any]:
+    """The fields bound in this scope (empty when none)."""
+    return _BOUND.get() or {}
+
+
+def capture() -> Mapping[str, Any] | None:
+    """The current bindings, cheaply (``None`` when nothing is bound): for ``emit``."""
+    return _BOUND.get()
+
+
+def merge_bound(fields: dict[str, Any], bound_fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``fields`` with ``bound_fields`` underneath: explicit keys win, contexts merge."""
+    if not bound_fields:
+        return fields
+    merged = {k: v for k, v in bound_fields.items() if k != "context"}
+    merged.update(fields)
+    bound_context = bound_fields.get("context")
+    if isinstance(bound_context, Mapping):
+        explicit = fields.get("context")
+        merged["context"] = (
+            {**bound_context, **explicit} if isinstance(explicit, Mapping) else dict(bound_context)
+        )
+    return merged

@@ -1,0 +1,389 @@
+"""Batches leave: a bounded outbox and one sender that delivers it, retrying wisely.
+
+The listener hands over batches of serialised messages; the sender posts them in
+order on its own thread, so the listener keeps turning records into compact bytes
+while a request is in flight or the endpoint is down. What it holds is bounded by
+``max_queue_size`` messages and ``max_queue_bytes``: past that, new batches are
+dropped and counted (or, with ``block=True``, the listener waits for room).
+
+Retrying follows the endpoint, not each batch: while it fails, only the oldest batch
+is tried, once per backoff interval (exponential with full jitter, capped, never
+shorter than ``Retry-After``), so an outage costs one probe at a time instead of every
+batch burning its retries in turn. A batch is given up after ``max_retries`` attempts
+or ``retry_budget`` seconds; a 413 splits it; other 4xx fail it at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .deadletter import DeadLetter
+from .errors import DeliveryError
+from .options import Options
+from .report import Reporter
+from .retry import RetryPolicy
+from .spool import Spool
+from .stats import DropReason, Stats
+from .transport import Transport
+
+__all__ = ["Sender"]
+
+
+class _Batch:
+    __slots__ = ("attempts", "first_attempt", "items", "nbytes", "spool_ids")
+
+    def __init__(self, items: list[bytes], spool_ids: list[int] | None) -> None:
+        self.items = items
+        self.nbytes = sum(map(len, items))
+        self.spool_ids = spool_ids
+        self.attempts = 0
+        self.first_attempt = 0.0
+
+
+class _Marker:
+    """Put in the outbox by ``flush``: set once every batch before it is settled."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class Sender:
+    """Delivers batches from a bounded outbox, on its thread or the caller's."""
+
+    def __init__(
+        self,
+        options: Options,
+        transport: Transport | None,
+        *,
+        stats: Stats,
+        reporter: Reporter,
+        deadline: Callable[[], float | None],
+    ) -> None:
+        self.options = options
+        self.transport = transport
+        self.stats = stats
+        self.reporter = reporter
+        self.retry = RetryPolicy(max_retries=options.max_retries, budget=options.retry_budget)
+        self._deadline = deadline
+        self._outbox: collections.deque[_Batch | _Marker] = collections.deque()
+        self._messages = 0
+        self._bytes = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._wake = threading.Event()  # set by stop(): interrupts a backoff wait
+        self._stopping = False
+        self._inline_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._failures = 0  # consecutive retryable failures: the endpoint's health
+        self._rng = random.Random()
+        self.spool = Spool(options.spool, options.spool_max_bytes) if options.spool else None
+        self.dead_letter = DeadLetter(options.dead_letter) if options.dead_letter else None
+        if self.spool is not None:
+            self._recover()
+
+    @property
+    def running(self) -> bool:
+        """Whether the sender's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def ident(self) -> int | None:
+        """The sender thread's identity (its records are never events)."""
+        return self._thread.ident if self._thread is not None else None
+
+    def start(self) -> None:
+        """Start the thread. Raises RuntimeError when Python cannot start one (at exit)."""
+        thread = threading.Thread(target=self._run, name="logbridge-sender", daemon=True)
+        thread.start()
+        self._thread = thread
+
+    def pending(self) -> int:
+        """Messages waiting in the outbox."""
+        return self._messages
+
+    def submit(self, items: list[bytes]) -> None:
+        """Take a batch for delivery; never raises, blocks only with ``block=True``."""
+        if self.transport is None:  # disabled: validated and counted, sent nowhere
+            return
+        spool_ids = None
+        if self.spool is not None:
+            try:
+                spool_ids, evicted = self.spool.add(items)
+            except Exception as exc:
+                self.reporter.problem("spool", f"could not persist {len(items)} messages: {exc!r}")
+            else:
+                if evicted:
+                    self.stats.drop(DropReason.SPOOL_FULL, evicted)
+                    self.reporter.problem(
+                        DropReason.SPOOL_FULL.value,
+                        f"spool over {self.options.spool_max_bytes} bytes: dropped the "
+                        f"{evicted} oldest messages",
+                    )
+        batch = _Batch(items, spool_ids)
+        with self._cond:
+            accepted = self._room_for(batch)
+            if accepted:
+                self._outbox.append(batch)
+                self._messages += len(items)
+                self._bytes += batch.nbytes
+                self._cond.notify_all()
+        if not accepted:
+            limits = f"{self.options.max_queue_size} messages, {self.options.max_queue_bytes} bytes"
+            self._drop(batch, DropReason.QUEUE_FULL, None, f"(outbox full at {limits})")
+            return
+        if not self.running:
+            self.drain_inline()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every batch submitted before this call is settled."""
+        if self.transport is None:
+            return True
+        marker = _Marker()
+        with self._cond:
+            self._outbox.append(marker)
+            self._cond.notify_all()
+        if not self.running or self.ident == threading.get_ident():
+            self.drain_inline()
+            return True
+        return marker.done.wait(timeout)
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Deliver the outbox until the deadline, then stop; leftovers are accounted for."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
+            if not wait:
+                return
+            limit = self._deadline()
+            thread.join(None if limit is None else max(0.0, limit - time.monotonic()) + 0.5)
+            if thread.is_alive():
+                return  # stuck in a request past the deadline; it is a daemon
+        else:
+            self.drain_inline()
+        self._close()
+
+    def drain_inline(self) -> None:
+        """Deliver the outbox on the calling thread (no sender thread, or sync mode)."""
+        with self._inline_lock:
+            while self._step():
+                pass
+            if self._stopping:
+                self._abandon_rest()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: a new session; the parent's outbox stays the parent's."""
+        if self.transport is not None:
+            self.transport.reset_after_fork()
+
+    # The loop ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._outbox and not self._stopping:
+                    self._cond.wait()
+            if not self._step() and self._stopping:
+                self._abandon_rest()
+                self._close()
+                return
+
+    def _step(self) -> bool:
+        """Settle the oldest entry of the outbox; False when empty or out of time."""
+        with self._cond:
+            if not self._outbox:
+                return False
+            head = self._outbox[0]
+        if isinstance(head, _Marker):
+            self._pop(head)
+            head.done.set()
+            return True
+        return self._deliver(head)
+
+    def _deliver(self, batch: _Batch) -> bool:
+        assert self.transport is not None
+        limit = self._deadline()
+        now = time.monotonic()
+        if limit is not None and now >= limit:
+            return False
+        if batch.attempts == 0:
+            batch.first_attempt = now
+        timeout = self.transport.timeout if limit is None else min(
+            self.transport.timeout, max(0.05, limit - now)
+        )
+        attempt = self.transport.post(batch.items, timeout=timeout)
+        batch.attempts += 1
+        error = attempt.error
+        if error is None:
+            self._failures = 0
+            self._settle(batch, None, None)
+            return True
+        if error.status == 413:
+            self._failures = 0
+            if len(batch.items) > 1:
+                self._split(batch)
+            else:
+                self._settle(batch, error, DropReason.OVERSIZE)
+            return True
+        if not error.retryable:
+            self._failures = 0
+            self._settle(batch, error, DropReason.REJECTED)
+            return True
+        self._failures += 1
+        if self.retry.gives_up(batch.attempts, batch.first_attempt, time.monotonic()):
+            self._settle(batch, error, DropReason.RETRIES_EXHAUSTED)
+            return True
+        self.stats.add("retries")
+        delay = self.retry.delay(self._failures - 1, attempt.retry_after, rng=self._rng)
+        return self._backoff(delay)
+
+    def _backoff(self, seconds: float) -> bool:
+        """Wait before the next probe; False when the deadline does not leave the time."""
+        end = time.monotonic() + seconds
+        while True:
+            limit = self._deadline()
+            if limit is not None and end > limit:
+                return False
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return True
+            if self._wake.is_set():
+                time.sleep(remaining)  # the deadline is known now and leaves room
+                return True
+            self._wake.wait(remaining)
+
+    # Bookkeeping ---------------------------------------------------------------
+
+    def _room_for(self, batch: _Batch) -> bool:
+        """Whether ``batch`` fits the bounds; with ``block``, wait a while for room."""
+        deadline = time.monotonic() + self.options.block_timeout
+        while (
+            self._messages + len(batch.items) > self.options.max_queue_size
+            or self._bytes + batch.nbytes > self.options.max_queue_bytes
+        ) and self._messages:
+            remaining = deadline - time.monotonic()
+            if not self.options.block or self._stopping or remaining <= 0 or not self.running:
+                return False
+            self._cond.wait(remaining)
+        return True
+
+    def _pop(self, entry: _Batch | _Marker) -> None:
+        with self._cond:
+            if self._outbox and self._outbox[0] is entry:
+                self._outbox.popleft()
+            if isinstance(entry, _Batch):
+                self._messages -= len(entry.items)
+                self._bytes -= entry.nbytes
+            self._cond.notify_all()
+
+    def _split(self, batch: _Batch) -> None:
+        half = len(batch.items) // 2
+        first = _Batch(batch.items[:half], batch.spool_ids[:half] if batch.spool_ids else None)
+        second = _Batch(batch.items[half:], batch.spool_ids[half:] if batch.spool_ids else None)
+        with self._cond:
+            if self._outbox and self._outbox[0] is batch:
+                self._outbox.popleft()
+                self._outbox.appendleft(second)
+                self._outbox.appendleft(first)
+
+    def _settle(
+        self, batch: _Batch, error: DeliveryError | None, reason: DropReason | None
+    ) -> None:
+        self._pop(batch)
+        count = len(batch.items)
+        if error is None:
+            self.stats.add("sent", count)
+            self.stats.add("batches")
+            if self.options.on_success is not None:
+                self._callback(self.options.on_success, _decode(batch.items))
+            self._forget(batch)
+        else:
+            self._drop(batch, reason or DropReason.RETRIES_EXHAUSTED, error,
+                       f"after {batch.attempts} attempt(s): {error}")
+
+    def _forget(self, batch: _Batch) -> None:
+        """Remove a settled batch from the spool."""
+        if self.spool is not None and batch.spool_ids:
+            try:
+                self.spool.remove(batch.spool_ids)
+            except Exception as exc:
+                self.reporter.problem("spool", f"could not remove settled rows: {exc!r}")
+
+    def _drop(
+        self, batch: _Batch, reason: DropReason, error: BaseException | None, detail: str
+    ) -> None:
+        count = len(batch.items)
+        self._forget(batch)
+        self.stats.add("failed", count)
+        self.stats.drop(reason, count)
+        self.reporter.problem(reason.value, f"{count} messages not delivered {detail}")
+        if self.dead_letter is not None:
+            try:
+                self.dead_letter.write(batch.items, reason, error)
+            except Exception as exc:
+                self.reporter.problem("dead_letter", f"could not write: {exc!r}")
+        if self.options.on_error is not None:
+            failure = error if error is not None else DeliveryError(reason.value)
+            self._callback(self.options.on_error, failure, _decode(batch.items))
+
+    def _abandon_rest(self) -> None:
+        """At the deadline: what is left stays in the spool, or is dropped and counted."""
+        with self._cond:
+            rest = [entry for entry in self._outbox]
+            self._outbox.clear()
+            self._messages = 0
+            self._bytes = 0
+        for entry in rest:
+            if isinstance(entry, _Marker):
+                entry.done.set()
+            elif self.spool is not None and entry.spool_ids:
+                self.stats.add("spooled", len(entry.items))
+            else:
+                self._drop(entry, DropReason.SHUTDOWN_TIMEOUT, None,
+                           f"before shutdown_timeout ({self.options.shutdown_timeout:g}s) ran out")
+
+    def _recover(self) -> None:
+        """Queue the spooled messages of processes that are gone, oldest first."""
+        assert self.spool is not None
+        try:
+            rows = self.spool.take_over()
+        except Exception as exc:
+            self.reporter.problem("spool", f"could not read {self.spool.path}: {exc!r}")
+            return
+        size = max(1, self.options.flush_at)
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            batch = _Batch([body for _, body in chunk], [row_id for row_id, _ in chunk])
+            self._outbox.append(batch)
+            self._messages += len(chunk)
+            self._bytes += batch.nbytes
+        if rows:
+            self.stats.add("recovered", len(rows))
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        if self.spool is not None:
+            self.spool.close()
+        if self.dead_letter is not None:
+            self.dead_letter.close()
+
+    def _callback(self, callback: Callable[..., object], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception as exc:
+            name = getattr(callback, "__qualname__", repr(callback))
+            self.reporter.problem("callback", f"{name} raised {exc!r}")
+
+
+def _decode(items: list[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(item) for item in items]
