@@ -38,6 +38,12 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
+_orjson: Any
+try:  # the optional fast path
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the installed extras
+    _orjson = None
+
 __all__ = ["MAX_MESSAGE_BYTES", "Encoder", "to_jsonable"]
 
 #: The per-message limit of the Segment-compatible APIs, serialised.
@@ -48,12 +54,17 @@ _MAX_DEPTH = 64
 class Encoder:
     """Serialises messages to compact UTF-8 JSON and counts coerced values.
 
+    Uses ``orjson`` when it is installed (``logbridge[orjson]``) and the stdlib ``json``
+    otherwise; both give the same JSON for the same message (byte for byte, except the
+    spelling of floats in exponent form: ``1e+16`` against ``1e16``, the same number).
+    ``coerced`` counts lossy conversions; orjson writes NaN and infinities as null
+    without telling, so those are counted on the stdlib path only.
     Not thread-safe: each listener owns one.
     """
 
-    __slots__ = ("_dumps", "coerced")
+    __slots__ = ("_dumps", "_fast", "coerced")
 
-    def __init__(self) -> None:
+    def __init__(self, *, use_orjson: bool | None = None) -> None:
         self.coerced = 0
         self._dumps: Callable[[Any], str] = json.JSONEncoder(
             ensure_ascii=False,
@@ -61,15 +72,40 @@ class Encoder:
             separators=(",", ":"),
             default=self._default,
         ).encode
+        self._fast: Callable[[Any], bytes] | None = None
+        if use_orjson is not False and _orjson is not None:
+            options = (
+                _orjson.OPT_NON_STR_KEYS
+                | _orjson.OPT_PASSTHROUGH_DATETIME
+                | _orjson.OPT_PASSTHROUGH_DATACLASS
+            )
+            dumps = _orjson.dumps
+            default = self._default
+
+            def fast(message: Any) -> bytes:
+                result: bytes = dumps(message, default=default, option=options)
+                return result
+
+            self._fast = fast
+        elif use_orjson:
+            raise ImportError("orjson is not installed: pip install 'logbridge[orjson]'")
+
+    @property
+    def uses_orjson(self) -> bool:
+        """Whether this encoder serialises with orjson."""
+        return self._fast is not None
 
     def encode(self, message: Mapping[str, Any]) -> bytes:
         """The message as JSON bytes. Never raises for any value a message can hold."""
         before = self.coerced
         try:
+            if self._fast is not None:
+                return self._fast(message)
             return self._dumps(message).encode("utf-8")
         except Exception:
             self.coerced = before
-            # NaN, a non-string key, a cycle, deep nesting, a lone surrogate: clean a copy.
+            # NaN, a non-string key, a cycle, deep nesting, a lone surrogate, an integer
+            # beyond 64 bits (orjson): clean a copy.
             cleaned, coerced = to_jsonable(message)
             self.coerced += coerced
             return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":")).encode(

@@ -273,14 +273,14 @@ class TestCoerced:
         """Each str() fallback, non-finite float and cycle counts one."""
         cycle: list[Any] = []
         cycle.append(cycle)
-        encoder = Encoder()
+        encoder = Encoder(use_orjson=False)  # orjson writes NaN as null without a word
         # The NaN comes first, so the fast path gives up before converting anything.
         encoder.encode({"b": [float("nan"), float("inf")], "a": Plain(), "c": cycle})
         assert encoder.coerced == 4
 
     def test_counted_once_when_cleaning(self):
         """A value converted before the fast path gave up is not counted twice."""
-        encoder = Encoder()
+        encoder = Encoder(use_orjson=False)
         encoder.encode({"a": Plain(), "b": float("nan")})
         assert encoder.coerced == 2
 
@@ -378,3 +378,47 @@ class TestNeverRaises:
         out = Encoder().encode(message)
         assert isinstance(out, bytes)
         assert isinstance(json.loads(out), dict)
+
+
+_plain_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
+    lambda f: "e" not in repr(f)
+)
+_event_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | _plain_floats
+    | st.text()
+    | st.datetimes(timezones=st.none() | st.just(dt.timezone.utc))
+    | st.uuids()
+    | st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-1000, max_value=1000),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+class TestOrjsonAndStdlib:
+    """The orjson fast path and the stdlib path give the same JSON."""
+
+    def test_orjson_is_used_when_installed(self) -> None:
+        """With orjson installed (the dev extra), the default encoder takes the fast path."""
+        assert Encoder().uses_orjson
+        assert not Encoder(use_orjson=False).uses_orjson
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.dictionaries(st.text(), _event_values, max_size=6))
+    def test_same_bytes(self, properties: dict[str, Any]) -> None:
+        """For values without exponent-form floats, both paths write identical bytes."""
+        message = {"type": "track", "event": "E", "properties": properties}
+        assert Encoder(use_orjson=True).encode(message) == Encoder(use_orjson=False).encode(
+            message
+        )
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(st.lists(st.floats(), max_size=8))
+    def test_same_numbers(self, numbers: list[float]) -> None:
+        """Any float, NaN and infinities included, parses to the same value both ways."""
+        message = {"properties": {"numbers": numbers}}
+        fast = json.loads(Encoder(use_orjson=True).encode(message))
+        plain = json.loads(Encoder(use_orjson=False).encode(message))
+        assert fast == plain
