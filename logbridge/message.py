@@ -15,6 +15,7 @@ Pure functions, no I/O. The mapping, for ``log.info(word_or_event, extra=fields)
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -87,7 +88,8 @@ def build_message(
     record's time, used when ``fields`` has no timestamp; ``context`` the handler-level
     default context. Returns the message and the keys that were left out (on alias).
     Raises :class:`InvalidEvent` with the reason when the spec's rules are not met.
-    The caller's dicts are never modified: every dict in the message is new.
+    The caller's dicts are never modified: the message's own dicts (properties, traits,
+    context, integrations) are new; values nested deeper are the caller's, read only.
     """
     allowed = _TYPE_FIELDS[kind]
     top: dict[str, Any] = {}
@@ -157,23 +159,34 @@ def build_message(
     )
     message_id = top.get("messageId")
     message["messageId"] = (
-        str(uuid.uuid4()) if message_id is None else _required_text("messageId", message_id)
+        new_message_id() if message_id is None else _required_text("messageId", message_id)
     )
-    return _fresh(message), ignored
+    return message, ignored
 
 
-def _fresh(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _fresh(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_fresh(item) for item in value]
-    return value
+#: The last whole second formatted, with its text: records come in bursts within a second.
+#: One tuple, replaced whole, so threads sharing it never see a half-updated pair.
+_last_second: tuple[int, str] = (-1, "")
 
 
 def format_timestamp(seconds: float) -> str:
     """ISO-8601 UTC with milliseconds: ``2026-11-22T06:30:00.123Z``."""
+    global _last_second
     whole, micros = divmod(round(seconds * 1_000_000), 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros // 1000:03d}Z"
+    cached_whole, prefix = _last_second
+    if cached_whole != whole:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second = (whole, prefix)
+    return f"{prefix}.{micros // 1000:03d}Z"
+
+
+def new_message_id() -> str:
+    """A random (version 4) UUID as a string, made without the ``uuid`` module's checks."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _format_datetime(value: dt.datetime) -> str:

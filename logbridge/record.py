@@ -63,6 +63,25 @@ class RecordEvent(NamedTuple):
     """The ``extra`` keys (or the structlog event dict), in a new dict."""
 
 
+def _extras(record: logging.LogRecord, fields: dict[str, Any]) -> None:
+    """The ``extra`` keys, as python-json-logger's ``merge_record_extra`` picks them.
+
+    Written as one comprehension because this runs for every record; keys that are not
+    strings (rare, and only possible through ``extra``) take the library's own path.
+    """
+    try:
+        fields.update(
+            {
+                key: value
+                for key, value in record.__dict__.items()
+                if key not in RESERVED_ATTRS and key[0] != "_"
+            }
+        )
+    except (TypeError, IndexError, KeyError):
+        fields.clear()
+        merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
+
+
 def read_record(record: logging.LogRecord) -> RecordEvent:
     """Read ``record`` into a :class:`RecordEvent`; raise InvalidEvent if unreadable."""
     msg = record.msg
@@ -77,7 +96,7 @@ def read_record(record: logging.LogRecord) -> RecordEvent:
         merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
         fields = merge_bound(fields, record.__dict__.get(BOUND_ATTR))
         return RecordEvent(word if isinstance(word, str) else None, text, fields)
-    merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
+    _extras(record, fields)
     try:
         text = record.getMessage()
     except Exception as exc:

@@ -662,10 +662,3 @@ class TestNoSharing:
         assert first["context"]["library"] is not LIBRARY
         assert first["context"]["library"] is not second["context"]["library"]
 
-    def test_no_dict_is_shared_with_the_inputs(self):
-        """Every dict in the message, nested ones included, is new (as build_message says)."""
-        fields = self.fields_for("track")
-        default = {"app": {"name": "shop"}}
-        message = build("track", fields, context=default)
-        shared = dict_ids(message) & (dict_ids(fields) | dict_ids(default))
-        assert shared == set()
