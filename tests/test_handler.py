@@ -397,3 +397,47 @@ class TestDisabled:
         assert stats["processed"] == 2
         assert stats["dropped"]["invalid"] == 1  # type: ignore[index]
         assert stats["sent"] == 0
+
+
+class TestRetries:
+    """Failed requests are retried when worth it, with the same messageIds."""
+
+    def test_500s_are_retried_with_the_same_message_ids(self, collector_factory: Any) -> None:
+        """Two 500s, then success: the batch arrives once, its messageIds unchanged."""
+        collector = collector_factory(faults=Faults(status=500, status_count=2))
+        with analytics_logger(collector.endpoint) as (log, handler):
+            log.info("Retried", extra={"user_id": "u1", "message_id": "m-1"})
+            assert handler.flush(timeout=30)
+            stats = handler.stats()
+        assert [r.status for r in collector.requests] == [500, 500, 200]
+        assert [m["messageId"] for m in collector.messages] == ["m-1"]
+        assert stats["retries"] == 2
+        assert stats["sent"] == 1
+
+    def test_429_waits_at_least_retry_after(self, collector_factory: Any) -> None:
+        """A 429 with Retry-After: 1 delays the next attempt by at least a second."""
+        collector = collector_factory(faults=Faults(status=429, status_count=1, retry_after="1"))
+        with analytics_logger(collector.endpoint) as (log, handler):
+            started = time.monotonic()
+            log.info("Throttled", extra={"user_id": "u1"})
+            assert handler.flush(timeout=30)
+            elapsed = time.monotonic() - started
+        assert [r.status for r in collector.requests] == [429, 200]
+        assert elapsed >= 1.0
+        assert len(collector.messages) == 1
+
+    def test_400_is_not_retried(self, collector_factory: Any) -> None:
+        """A 400 fails the batch at once: one request, on_error with the status, counted."""
+        errors: list[tuple[Exception, list[dict[str, Any]]]] = []
+        collector = collector_factory(faults=Faults(status=400, status_count=1))
+        with analytics_logger(
+            collector.endpoint, on_error=lambda exc, msgs: errors.append((exc, msgs))
+        ) as (log, handler):
+            log.info("Refused", extra={"user_id": "u1"})
+            assert handler.flush(timeout=30)
+            stats = handler.stats()
+        assert [r.status for r in collector.requests] == [400]
+        assert stats["dropped"]["rejected"] == 1  # type: ignore[index]
+        ((exc, messages),) = errors
+        assert isinstance(exc, logbridge.DeliveryError) and exc.status == 400
+        assert messages[0]["event"] == "Refused"
