@@ -2,12 +2,18 @@
 
 ``Collector`` is the HTTP server, ``Faults`` its fault-injection policy and
 ``validate_message`` the Segment-spec check it applies to every message.
+
+Modules: ``server`` (the :class:`Collector` lifecycle), ``http_server`` and ``handler``
+(the HTTP plumbing), ``body`` and ``batch`` (reading, decoding, authenticating and sorting
+a batch), ``recorder`` (what was received), ``echo`` (readable lines), ``faults`` and
+``validate``.
 """
 
 from __future__ import annotations
 
 from logbridge.collector.faults import Faults
-from logbridge.collector.server import Collector, RequestRecord
+from logbridge.collector.recorder import RequestRecord
+from logbridge.collector.server import Collector
 from logbridge.collector.validate import validate_message
 
 __all__ = ["Collector", "Faults", "RequestRecord", "validate_message"]

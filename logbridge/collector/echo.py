@@ -1,0 +1,89 @@
+"""The collector's echo lines: one short readable line per received event or problem."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["format_event", "format_problems", "mask_key"]
+
+
+def mask_key(key: str | None) -> str:
+    """A write key made safe to print: its first two characters and asterisks."""
+    if not key:
+        return "(none)"
+    return key[:2] + "*" * 6 if len(key) > 4 else "*" * 6
+
+
+def format_event(msg: Mapping[str, Any]) -> str:
+    """One short readable line describing a received message."""
+    kind = msg.get("type")
+    label = kind if isinstance(kind, str) else "?"
+    if msg.get("userId") is not None:
+        who = f"user={_ident(msg['userId'])}"
+    elif msg.get("anonymousId") is not None:
+        who = f"anon={_ident(msg['anonymousId'])}"
+    else:
+        who = "user=?"
+    parts = [f"{_clean(label, 12):<8}", who]
+    if kind == "track":
+        parts.append(f'"{_ident(msg.get("event"))}"')
+    elif kind in ("page", "screen") and isinstance(msg.get("name"), str):
+        parts.append(f'"{_clean(msg["name"])}"')
+    elif kind == "group":
+        parts.append(f"group={_ident(msg.get('groupId'))}")
+    elif kind == "alias":
+        parts.append(f"previous={_ident(msg.get('previousId'))}")
+    properties, traits = msg.get("properties"), msg.get("traits")
+    if kind in ("track", "page", "screen") and isinstance(properties, Mapping) and properties:
+        parts.append(_brief_object(properties))
+    elif kind in ("identify", "group") and isinstance(traits, Mapping) and traits:
+        parts.append("traits=" + _brief_object(traits))
+    return "  ".join(parts)
+
+
+def format_problems(msg: object, problems: list[str]) -> list[str]:
+    """One ``! invalid ...`` line per problem of an invalid message."""
+    kind, message_id = "?", "-"
+    if isinstance(msg, Mapping):
+        kind = _clean(str(msg.get("type", "?")), 12)
+        if isinstance(msg.get("messageId"), str) and msg["messageId"]:
+            message_id = _clean(msg["messageId"], 64)
+    return [f"! invalid {kind} {message_id}: {problem}" for problem in problems]
+
+
+def _clean(text: str, limit: int = 40) -> str:
+    """``text`` on one printable line, cut to ``limit`` characters."""
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _brief_value(value: object) -> str:
+    """A short rendering of one property value."""
+    if isinstance(value, str):
+        return _clean(value, 32)
+    if isinstance(value, Mapping):
+        return "{...}" if value else "{}"
+    if isinstance(value, list):
+        return f"[{len(value)} items]"
+    try:
+        return _clean(json.dumps(value), 32)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _brief_object(obj: Mapping[str, Any], max_items: int = 4) -> str:
+    """``{key: value, ...}`` for the first few items of ``obj``, then how many more."""
+    items = [f"{_clean(str(k), 24)}: {_brief_value(v)}" for k, v in list(obj.items())[:max_items]]
+    if len(obj) > max_items:
+        items.append(f"+{len(obj) - max_items} more")
+    return "{" + ", ".join(items) + "}"
+
+
+def _ident(value: object) -> str:
+    """An id (or event name) for an echo line; ``?`` when missing."""
+    if value is None:
+        return "?"
+    return _clean(value, 40) if isinstance(value, str) else _brief_value(value)
