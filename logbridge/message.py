@@ -65,12 +65,35 @@ _TYPE_FIELDS: dict[str, frozenset[str]] = {
 }
 #: The name key belongs to its own type only: ``page_name`` on a screen is a property.
 _NAME_KEYS = {"page": "page_name", "screen": "screen_name"}
+
+
+def _recognised_keys(kind: str, event_name_style: bool) -> dict[str, str]:
+    """The ``extra`` keys that fill a spec field of ``kind``, and the field each fills."""
+    keys = {}
+    for key, name in FIELD_NAMES.items():
+        if name not in _TYPE_FIELDS[kind]:
+            continue
+        if name == "name" and _NAME_KEYS.get(kind) != key:
+            continue  # page_name on a screen is a property
+        if name == "event" and event_name_style:
+            continue  # the message is the event; an "event" key stays data
+        keys[key] = name
+    return keys
+
+
 _BAG = {
     "track": "properties",
     "page": "properties",
     "screen": "properties",
     "identify": "traits",
     "group": "traits",
+}
+
+
+_RECOGNISED: dict[tuple[str, bool], dict[str, str]] = {
+    (kind, style): _recognised_keys(kind, style)
+    for kind in MESSAGE_TYPES
+    for style in (False, True)
 }
 
 
@@ -91,27 +114,23 @@ def build_message(
     The caller's dicts are never modified: the message's own dicts (properties, traits,
     context, integrations) are new; values nested deeper are the caller's, read only.
     """
-    allowed = _TYPE_FIELDS[kind]
+    recognised = _RECOGNISED[kind, event is not None].get
     top: dict[str, Any] = {}
     bag: dict[str, Any] = {}
     ignored: list[str] = []
     for key, value in fields.items():
-        name = FIELD_NAMES.get(key) if isinstance(key, str) else None
-        if name == "name" and _NAME_KEYS.get(kind) != key:
-            name = None
-        if name == "event" and event is not None:
-            name = None  # event-name style: the message is the event; keep "event" as data
-        if name is None or name not in allowed:
+        name = recognised(key)
+        if name is None:
             if kind == "alias":
                 ignored.append(str(key))
             else:
                 bag[key] = value
-            continue
-        if name in top and top[name] != value:
+        elif name in top and top[name] != value:
             raise InvalidEvent(
                 f"conflicting values for {name!r} (given twice, as snake_case and camelCase)"
             )
-        top[name] = value
+        else:
+            top[name] = value
 
     message: dict[str, Any] = {"type": kind}
     if kind == "track":
@@ -138,11 +157,12 @@ def build_message(
     event_context = dict(_mapping("context", top.get("context")))
     if kind in _BAG:
         bag_name = _BAG[kind]
-        merged = dict(_mapping(bag_name, top.get(bag_name)))
+        explicit = top.get(bag_name)
+        if explicit is not None:
+            bag = {**_mapping(bag_name, explicit), **bag}
         if bag_name == "traits" and "properties" in top:
-            merged = {**_mapping("properties", top["properties"]), **merged}
-        merged.update(bag)
-        message[bag_name] = merged
+            bag = {**_mapping("properties", top["properties"]), **bag}
+        message[bag_name] = bag
         if bag_name == "properties" and "traits" in top:
             # Segment's convention: traits sent along with an event live in context.traits.
             event_context["traits"] = {
