@@ -1,0 +1,198 @@
+"""Django + logbridge in one file: per-request anonymous id, ip and user agent; login.
+
+    python examples/django_app.py           # self-check: requests through Django's test Client
+    python examples/django_app.py serve     # runserver on http://127.0.0.1:8000
+
+Events go to a local collector started here, or to ``LOGBRIDGE_ENDPOINT`` if set; what
+was sent is printed. The self-check plays a visitor who arrives through a cross-domain
+link, browses, logs in and follows a link to the partner site, then checks the result.
+In a real project the settings below go in ``settings.py`` (CSRF protection and real
+authentication are left out of this demo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import django
+from _webdemo import Sent, destination, find, handler_config, report
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path
+
+import logbridge
+from logbridge.web import cross_domain_url
+
+log = logging.getLogger("analytics")
+
+#: The demo's user database: email -> user id.
+USERS = {"ada@example.com": "user-1"}
+
+
+def configure(endpoint: str, write_key: str, sent: Sent) -> None:
+    """The project's settings: the middleware, its options, and logging to logbridge."""
+    settings.configure(
+        SECRET_KEY="dev-only-secret",
+        ALLOWED_HOSTS=["127.0.0.1", "localhost", "testserver"],
+        ROOT_URLCONF=__name__,
+        INSTALLED_APPS=[],
+        DATABASES={},
+        SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
+        MIDDLEWARE=[
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "logbridge.django.AnalyticsMiddleware",
+            f"{__name__}.bind_user",
+        ],
+        # The options of logbridge.web.IdentityPolicy; these are the defaults, spelled out.
+        LOGBRIDGE_WEB={
+            "cookie_name": "lb_anonymous_id",
+            "query_param": "lb_anon_id",
+            "secure": True,
+            "samesite": "Lax",
+            # "domain": "example.com",  # share the id across subdomains
+        },
+        LOGGING={
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"analytics": handler_config(endpoint, write_key, sent)},
+            "loggers": {
+                "analytics": {"handlers": ["analytics"], "level": "INFO", "propagate": False}
+            },
+        },
+    )
+    django.setup()
+
+
+def bind_user(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[..., Any]:
+    """Middleware: bind the logged-in user for the rest of the request."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        user_id = request.session.get("user_id")
+        if not user_id:
+            return get_response(request)
+        with logbridge.bind(user_id=user_id):
+            return get_response(request)
+
+    return middleware
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    log.info("page", extra={"page_name": "Home"})
+    return HttpResponse("home")
+
+
+def pricing(request: HttpRequest) -> HttpResponse:
+    log.info("Pricing Viewed", extra={"plan": request.GET.get("plan", "pro")})
+    return HttpResponse("pricing")
+
+
+def login(request: HttpRequest) -> HttpResponse:
+    email = request.POST.get("email", "")
+    user_id = USERS.get(email)
+    if request.method != "POST" or user_id is None:
+        return HttpResponse("unknown user", status=401)
+    anonymous_id = request.anonymous_id
+    # Link the anonymous visitor to the user, then describe the user (reference docs).
+    log.info("alias", extra={"user_id": user_id, "previous_id": anonymous_id})
+    log.info("identify", extra={"user_id": user_id, "traits": {"email": email}})
+    request.session["user_id"] = user_id
+    return HttpResponse("welcome")
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    log.info("Dashboard Viewed")  # carries the bound user_id and anonymous_id
+    return HttpResponse("dashboard")
+
+
+def go_to_partner(request: HttpRequest) -> HttpResponse:
+    anonymous_id = request.anonymous_id
+    return HttpResponseRedirect(cross_domain_url("https://partner.example/landing", anonymous_id))
+
+
+urlpatterns = [
+    path("", home),
+    path("pricing", pricing),
+    path("login", login),
+    path("dashboard", dashboard),
+    path("go-to-partner", go_to_partner),
+]
+
+
+def self_check() -> int:
+    """Drive a visitor's journey through the test Client; print and check what was sent."""
+    from django.test import Client
+
+    linked_id = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"  # set by the partner site's link
+    browser = {"User-Agent": "Mozilla/5.0 (example)"}
+    sent = Sent()
+    with destination() as (endpoint, write_key):
+        configure(endpoint, write_key, sent)
+        client = Client(headers=browser, REMOTE_ADDR="203.0.113.9")
+        first = client.get(f"/pricing?plan=pro&lb_anon_id={linked_id}")
+        client.get("/")
+        client.post("/login", {"email": "ada@example.com"})
+        client.get("/dashboard")
+        outbound = client.get("/go-to-partner")
+        delivered = logbridge.flush(10) and sent.wait_for(5)
+        logging.shutdown()
+
+    cookie = first.cookies.get("lb_anonymous_id")
+    pricing_event = find(sent, "track", event="Pricing Viewed") or {"context": {}}
+    alias = find(sent, "alias") or {}
+    dashboard_event = find(sent, "track", event="Dashboard Viewed") or {}
+    kinds = [message["type"] for message in sent.messages]
+    cookie_ok = cookie is not None and (
+        cookie.value,
+        cookie["max-age"],
+        cookie["path"],
+        cookie["secure"],
+        cookie["httponly"],
+        cookie["samesite"],
+    ) == (linked_id, 31536000, "/", True, True, "Lax")
+    partner_link = f"https://partner.example/landing?lb_anon_id={linked_id}"
+    checks = [
+        ("every event was delivered", delivered and len(sent.messages) == 5),
+        ("the linked id was adopted", pricing_event.get("anonymousId") == linked_id),
+        ("the cookie: 1 year, Path=/, Secure, HttpOnly, SameSite=Lax", cookie_ok),
+        ("the link parameter was stripped", "lb_anon_id" not in json.dumps(sent.messages)),
+        ("context.ip and userAgent were bound",
+         (pricing_event["context"].get("ip"), pricing_event["context"].get("userAgent"))
+         == ("203.0.113.9", browser["User-Agent"])),
+        ("login sent alias, then identify", kinds[2:4] == ["alias", "identify"]),
+        ("alias linked the anonymous id to the user",
+         (alias.get("previousId"), alias.get("userId")) == (linked_id, "user-1")),
+        ("later events carry the user", dashboard_event.get("userId") == "user-1"),
+        ("the outbound link carries the id", outbound.headers.get("Location") == partner_link),
+    ]
+    return report(sent, checks)
+
+
+def serve(port: int) -> int:
+    """Run Django's development server; each delivered message is printed as it arrives."""
+    from django.core.management import execute_from_command_line
+
+    sent = Sent()
+    with destination(echo=True) as (endpoint, write_key):
+        configure(endpoint, write_key, sent)
+        print(f"try: curl -i 'http://127.0.0.1:{port}/pricing?lb_anon_id=<a UUID>'")
+        execute_from_command_line([sys.argv[0], "runserver", "--noreload", f"127.0.0.1:{port}"])
+        logging.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``serve`` runs the server; anything else (the default) runs the self-check."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", choices=["check", "serve"], default="check")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    return serve(args.port) if args.mode == "serve" else self_check()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
