@@ -1,4 +1,4 @@
-"""The ``logbridge`` command line; ``logbridge collect`` runs a local Segment-style receiver."""
+"""The ``logbridge`` command line: ``collect`` runs a local receiver, ``replay`` re-sends."""
 
 from __future__ import annotations
 
@@ -105,7 +105,68 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse connections for S seconds after starting",
     )
     faults.add_argument("--seed", type=int, metavar="N", help="seed for the random faults")
+    _add_replay(commands)
     return parser
+
+
+def _add_replay(commands: Any) -> None:
+    """The ``replay`` sub-command: send a dead-letter file again."""
+    replay = commands.add_parser(
+        "replay",
+        help="send the messages of a dead-letter file again",
+        description="Send every message of a dead-letter file (the dead_letter option) to "
+        "an endpoint, in batches with the usual retries. Messages keep their messageId, so "
+        "the endpoint deduplicates any that had arrived after all. The write key is read "
+        "from LOGBRIDGE_WRITE_KEY unless --write-key is given.",
+    )
+    replay.set_defaults(run=_replay)
+    replay.add_argument("file", metavar="FILE", help="the dead-letter file (JSON lines)")
+    where = replay.add_mutually_exclusive_group()
+    where.add_argument("--endpoint", metavar="URL", help="the batch endpoint URL")
+    where.add_argument(
+        "--destination", metavar="NAME", help="segment, dreamdata, rudderstack, or a URL"
+    )
+    replay.add_argument("--data-plane-url", metavar="URL", help="for --destination rudderstack")
+    replay.add_argument(
+        "--write-key", metavar="KEY", help="the write key (default: env LOGBRIDGE_WRITE_KEY)"
+    )
+    replay.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S",
+        help="give up on what is not delivered after S seconds (default: %(default)s)",
+    )
+    replay.add_argument(
+        "--dead-letter", metavar="FILE", help="write what still fails to this new dead letter"
+    )
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Run ``logbridge replay``; 0 when every message was delivered, 1 if not, 2 on errors."""
+    from logbridge.errors import ConfigurationError
+    from logbridge.replay import replay
+
+    def say(text: str, *, error: bool = False) -> None:
+        print(f"{_PROG} replay: {text}", file=sys.stderr if error else sys.stdout, flush=True)
+
+    if not args.timeout > 0:
+        say("--timeout must be greater than 0", error=True)
+        return 2
+    try:
+        result = replay(
+            args.file, endpoint=args.endpoint, destination=args.destination,
+            data_plane_url=args.data_plane_url, write_key=args.write_key,
+            timeout=args.timeout, dead_letter=args.dead_letter,
+        )
+    except (ConfigurationError, OSError) as exc:
+        say(str(exc), error=True)
+        return 2
+    say(f"sent {result.sent} of {result.read} messages from {args.file}")
+    if result.skipped_lines:
+        say(f"skipped {result.skipped_lines} lines with no message", error=True)
+    if result.failed:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in result.dropped.items())
+        say(f"{result.failed} not delivered ({reasons})", error=True)
+        return 1
+    return 0
 
 
 def _is_loopback(host: str) -> bool:

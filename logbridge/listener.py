@@ -213,26 +213,33 @@ class AnalyticsListener(logging.handlers.QueueListener):
             try:
                 item = get(True) if due is None else get(True, max(0.0, due - time.monotonic()))
             except queue_module.Empty:
-                pipeline.send()
+                self._guarded(pipeline.send)
                 continue
             if item is None:  # the stdlib's sentinel, put by stop()
-                self._drain_queue()
-                pipeline.send()
+                self._guarded(self._drain_queue)
+                self._guarded(pipeline.send)
                 self.sender.stop()
                 return
             self._take(item)
 
+    def _guarded(self, step: Any) -> None:
+        """Run one step of the loop; whatever it raises, the thread lives on."""
+        try:
+            step()
+        except BaseException as exc:
+            self.reporter.problem("listener", f"recovered from {_describe(exc)}")
+
     def _take(self, item: Any) -> None:
         if isinstance(item, _FlushRequest):
-            self.pipeline.send()
+            self._guarded(self.pipeline.send)
             # Wait on the sender here: records after the request stay queued meanwhile.
             if self.sender.flush(item.timeout):
                 item.done.set()
         elif item is not None:
             try:
                 self.handle(item)
-            except Exception as exc:  # a target handler raised; the thread must live on
-                self.reporter.problem("listener", f"handling a record raised {exc!r}")
+            except BaseException as exc:  # a target handler raised; the thread must live on
+                self.reporter.problem("listener", f"handling a record raised {_describe(exc)}")
 
     def _drain_queue(self) -> None:
         while True:
@@ -241,3 +248,10 @@ class AnalyticsListener(logging.handlers.QueueListener):
             except queue_module.Empty:
                 return
             self._take(item)
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return repr(exc)
+    except BaseException:
+        return type(exc).__name__

@@ -7,10 +7,13 @@ import email.utils
 import random
 import time
 
-__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RETRYABLE_STATUSES", "UNAVAILABLE_STATUSES", "RetryPolicy", "parse_retry_after"]
 
 #: Statuses worth another try: timeout, rate limit and server errors.
 RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+#: Answers that say the endpoint as a whole is unavailable (rate limited, its gateway
+#: cannot reach it), not that a batch is bad: they cost the batch none of its retries.
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 DEFAULT_BACKOFF_FACTOR = 0.5
 DEFAULT_BACKOFF_MAX = 30.0
@@ -29,10 +32,14 @@ class RetryPolicy:
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
     backoff_max: float = DEFAULT_BACKOFF_MAX
     budget: float = 600.0
-    """Seconds after a batch's first attempt past which it is not retried again."""
+    """Seconds after a batch's first failure past which it is not retried again."""
 
     def gives_up(self, attempts: int, first_attempt: float, now: float) -> bool:
-        """Whether a batch tried ``attempts`` times since ``first_attempt`` is given up."""
+        """Whether a batch that failed ``attempts`` times since ``first_attempt`` is given up.
+
+        ``attempts`` counts the failures charged to the batch: the first try and its
+        retries, so a batch gets ``max_retries`` retries after its first failure.
+        """
         return attempts > self.max_retries or now - first_attempt > self.budget
 
     def delay(

@@ -9,13 +9,18 @@ dropped and counted (or, with ``block=True``, the listener waits for room).
 Retrying follows the endpoint, not each batch: while it fails, only the oldest batch
 is tried, once per backoff interval (exponential with full jitter, capped, never
 shorter than ``Retry-After``), so an outage costs one probe at a time instead of every
-batch burning its retries in turn. A batch is given up after ``max_retries`` attempts
-or ``retry_budget`` seconds; a 413 splits it; other 4xx fail it at once.
+batch burning its retries in turn. An endpoint that is unavailable (no answer at all:
+refused, reset, timed out; or 429, 502, 503, 504) costs a batch nothing: it is held,
+bounded, until the endpoint is back. A batch that the endpoint answers with another
+retryable error (500, 408...) or that fails TLS is given up after ``max_retries``
+such failures or ``retry_budget`` seconds after the first of them; a 413 splits it;
+other 4xx fail it at once.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import random
 import threading
@@ -23,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .batch import Batch
 from .deadletter import DeadLetter
 from .errors import DeliveryError
 from .options import Options
@@ -36,14 +42,15 @@ __all__ = ["Sender"]
 
 
 class _Batch:
-    __slots__ = ("attempts", "first_attempt", "items", "nbytes", "spool_ids")
+    __slots__ = ("attempts", "failures", "first_failure", "items", "nbytes", "spool_ids")
 
     def __init__(self, items: list[bytes], spool_ids: list[int] | None) -> None:
         self.items = items
         self.nbytes = sum(map(len, items))
         self.spool_ids = spool_ids
-        self.attempts = 0
-        self.first_attempt = 0.0
+        self.attempts = 0  # every POST of this batch
+        self.failures = 0  # the failures charged to it (not unavailability)
+        self.first_failure = 0.0
 
 
 class _Marker:
@@ -82,11 +89,15 @@ class Sender:
         self._inline_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._failures = 0  # consecutive retryable failures: the endpoint's health
+        self._evicted_upto = 0  # the newest spool row id evicted so far (0: none)
         self._rng = random.Random()
         self.spool = Spool(options.spool, options.spool_max_bytes) if options.spool else None
         self.dead_letter = DeadLetter(options.dead_letter) if options.dead_letter else None
-        if self.spool is not None:
-            self._recover()
+        recovered = self._recover() if self.spool is not None else 0
+        if recovered and transport is not None and not options.sync:
+            # A killed process's messages go out now, not at this one's first event.
+            with contextlib.suppress(RuntimeError):
+                self.start()
 
     @property
     def running(self) -> bool:
@@ -99,7 +110,9 @@ class Sender:
         return self._thread.ident if self._thread is not None else None
 
     def start(self) -> None:
-        """Start the thread. Raises RuntimeError when Python cannot start one (at exit)."""
+        """Start the thread (once). Raises RuntimeError when Python cannot start one (at exit)."""
+        if self.running:
+            return
         thread = threading.Thread(target=self._run, name="logbridge-sender", daemon=True)
         thread.start()
         self._thread = thread
@@ -115,15 +128,17 @@ class Sender:
         spool_ids = None
         if self.spool is not None:
             try:
-                spool_ids, evicted = self.spool.add(items)
+                spool_ids, evicted, newest_evicted = self.spool.add(items)
             except Exception as exc:
                 self.reporter.problem("spool", f"could not persist {len(items)} messages: {exc!r}")
             else:
                 if evicted:
-                    self.stats.drop(DropReason.SPOOL_FULL, evicted)
+                    # Counted when their batch comes up (see _unspooled): a batch in flight
+                    # right now may still be delivered.
+                    self._evicted_upto = max(self._evicted_upto, newest_evicted)
                     self.reporter.problem(
                         DropReason.SPOOL_FULL.value,
-                        f"spool over {self.options.spool_max_bytes} bytes: dropped the "
+                        f"spool over {self.options.spool_max_bytes} bytes: dropping the "
                         f"{evicted} oldest messages",
                     )
         batch = _Batch(items, spool_ids)
@@ -188,11 +203,18 @@ class Sender:
     # The loop ------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.transport is not None:
+            self.transport.warm_up()
         while True:
             with self._cond:
                 while not self._outbox and not self._stopping:
                     self._cond.wait()
-            if not self._step() and self._stopping:
+            try:
+                progressed = self._step()
+            except Exception as exc:  # a bug must not end delivery: report, pause, go on
+                self.reporter.problem("sender", f"recovered from {_describe(exc)}")
+                progressed = self._backoff(1.0)
+            if not progressed and self._stopping:
                 self._abandon_rest()
                 self._close()
                 return
@@ -207,7 +229,47 @@ class Sender:
             self._pop(head)
             head.done.set()
             return True
+        if self._unspooled(head):
+            return True
         return self._deliver(head)
+
+    def _unspooled(self, batch: _Batch) -> bool:
+        """Drop the messages of ``batch`` evicted from a full spool; True if none is left."""
+        gone = self._take_evicted(batch)
+        if not gone:
+            return False
+        with self._cond:
+            self._messages -= len(gone)
+            self._bytes -= sum(map(len, gone))
+        if batch.items:
+            return False
+        self._pop(batch)
+        return True
+
+    def _take_evicted(self, batch: _Batch) -> list[bytes]:
+        """Remove from ``batch`` (and count) its messages evicted from the spool."""
+        ids = batch.spool_ids
+        if self.spool is None or not ids or ids[0] > self._evicted_upto:
+            return []
+        try:
+            kept = set(self.spool.contains(ids))
+        except Exception as exc:
+            self.reporter.problem("spool", f"could not read {self.spool.path}: {exc!r}")
+            return []
+        if len(kept) == len(ids):
+            return []
+        pairs = list(zip(batch.items, ids, strict=True))
+        gone = [item for item, row in pairs if row not in kept]
+        with self._cond:
+            batch.items = [item for item, row in pairs if row in kept]
+            batch.spool_ids = [row for _, row in pairs if row in kept]
+            batch.nbytes = sum(map(len, batch.items))
+        self.stats.add("failed", len(gone))
+        self.stats.drop(DropReason.SPOOL_FULL, len(gone))
+        if self.options.on_error is not None:
+            failure = DeliveryError(f"{DropReason.SPOOL_FULL.value}: evicted from the full spool")
+            self._callback(self.options.on_error, failure, _decode(gone))
+        return gone
 
     def _deliver(self, batch: _Batch) -> bool:
         assert self.transport is not None
@@ -215,8 +277,6 @@ class Sender:
         now = time.monotonic()
         if limit is not None and now >= limit:
             return False
-        if batch.attempts == 0:
-            batch.first_attempt = now
         timeout = self.transport.timeout if limit is None else min(
             self.transport.timeout, max(0.05, limit - now)
         )
@@ -239,9 +299,14 @@ class Sender:
             self._settle(batch, error, DropReason.REJECTED)
             return True
         self._failures += 1
-        if self.retry.gives_up(batch.attempts, batch.first_attempt, time.monotonic()):
-            self._settle(batch, error, DropReason.RETRIES_EXHAUSTED)
-            return True
+        if not attempt.unavailable:  # the endpoint answered, or TLS failed: charge the batch
+            now = time.monotonic()
+            if batch.failures == 0:
+                batch.first_failure = now
+            batch.failures += 1
+            if self.retry.gives_up(batch.failures, batch.first_failure, now):
+                self._settle(batch, error, DropReason.RETRIES_EXHAUSTED)
+                return True
         self.stats.add("retries")
         delay = self.retry.delay(self._failures - 1, attempt.retry_after, rng=self._rng)
         return self._backoff(delay)
@@ -346,28 +411,40 @@ class Sender:
             if isinstance(entry, _Marker):
                 entry.done.set()
             elif self.spool is not None and entry.spool_ids:
+                self._take_evicted(entry)
                 self.stats.add("spooled", len(entry.items))
             else:
                 self._drop(entry, DropReason.SHUTDOWN_TIMEOUT, None,
                            f"before shutdown_timeout ({self.options.shutdown_timeout:g}s) ran out")
 
-    def _recover(self) -> None:
-        """Queue the spooled messages of processes that are gone, oldest first."""
+    def _recover(self) -> int:
+        """Queue the spooled messages of processes that are gone, oldest first; how many."""
         assert self.spool is not None
         try:
             rows = self.spool.take_over()
         except Exception as exc:
             self.reporter.problem("spool", f"could not read {self.spool.path}: {exc!r}")
-            return
-        size = max(1, self.options.flush_at)
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            batch = _Batch([body for _, body in chunk], [row_id for row_id, _ in chunk])
-            self._outbox.append(batch)
-            self._messages += len(chunk)
-            self._bytes += batch.nbytes
+            return 0
+        chunk = Batch(max(1, self.options.flush_at), 0.0)
+        ids: list[int] = []
+        for position, (row_id, body) in enumerate(rows):
+            if chunk.items and not chunk.fits(body):
+                self._append_recovered(chunk.take(), ids)
+                ids = []
+            chunk.add(body, 0.0)
+            ids.append(row_id)
+            if chunk.full or position == len(rows) - 1:
+                self._append_recovered(chunk.take(), ids)
+                ids = []
         if rows:
             self.stats.add("recovered", len(rows))
+        return len(rows)
+
+    def _append_recovered(self, items: list[bytes], ids: list[int]) -> None:
+        batch = _Batch(items, ids)
+        self._outbox.append(batch)
+        self._messages += len(items)
+        self._bytes += batch.nbytes
 
     def _close(self) -> None:
         if self.transport is not None:
@@ -380,10 +457,23 @@ class Sender:
     def _callback(self, callback: Callable[..., object], *args: Any) -> None:
         try:
             callback(*args)
-        except Exception as exc:
-            name = getattr(callback, "__qualname__", repr(callback))
-            self.reporter.problem("callback", f"{name} raised {exc!r}")
+        except BaseException as exc:  # a callback must not end the sender's thread
+            self.reporter.problem("callback", f"{_name(callback)} raised {_describe(exc)}")
 
 
 def _decode(items: list[bytes]) -> list[dict[str, Any]]:
     return [json.loads(item) for item in items]
+
+
+def _name(callback: Callable[..., object]) -> str:
+    try:
+        return str(getattr(callback, "__qualname__", None) or type(callback).__name__)
+    except BaseException:
+        return "callback"
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return repr(exc)
+    except BaseException:
+        return type(exc).__name__

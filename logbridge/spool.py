@@ -2,8 +2,12 @@
 
 SQLite in WAL mode, file mode 0600. Each row belongs to the process that wrote it; a
 process that starts on the same file takes over the rows of processes that are gone
-(killed, crashed) and sends them first. Over ``max_bytes``, the oldest rows are
-dropped and reported.
+(killed, crashed) and sends them first. Over ``max_bytes``, a process drops its own
+oldest rows, which the sender counts and reports.
+
+No thread is inside SQLite while the process forks: the spool's lock, held around
+every call, is taken before a fork and released after it (SQLite's own mutexes would
+otherwise be copied locked into the child).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 
 __all__ = ["Spool"]
 
@@ -43,12 +48,16 @@ class Spool:
         for suffix in ("-wal", "-shm"):
             with contextlib.suppress(OSError):
                 os.chmod(path + suffix, 0o600)
+        _hold_across_fork(self)
 
     def __repr__(self) -> str:
         return f"Spool({self.path!r})"
 
-    def add(self, items: list[bytes]) -> tuple[list[int], int]:
-        """Persist ``items``; returns their row ids and how many old rows were evicted."""
+    def add(self, items: list[bytes]) -> tuple[list[int], int, int]:
+        """Persist ``items``: their row ids, how many old rows were evicted, the newest of those.
+
+        Eviction takes this process's oldest rows until the file's rows fit ``max_bytes``.
+        """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -59,12 +68,12 @@ class Spool:
                     ).lastrowid or 0)
                     for item in items
                 ]
-                evicted = self._evict()
+                evicted, newest = self._evict()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return ids, evicted
+        return ids, evicted, newest
 
     def remove(self, ids: list[int]) -> None:
         """Forget rows that were delivered or failed for good."""
@@ -109,17 +118,49 @@ class Spool:
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
 
-    def _evict(self) -> int:
+    def _evict(self) -> tuple[int, int]:
         (total,) = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM messages").fetchone()
-        evicted = 0
-        while total > self.max_bytes:
-            row = self._db.execute("SELECT id, size FROM messages ORDER BY id LIMIT 1").fetchone()
-            if row is None:
+        if total <= self.max_bytes:
+            return 0, 0
+        rows = self._db.execute(
+            "SELECT id, size FROM messages WHERE owner = ? ORDER BY id", (self._pid,)
+        )
+        doomed: list[int] = []
+        for row_id, size in rows:
+            if total <= self.max_bytes:
                 break
-            self._db.execute("DELETE FROM messages WHERE id = ?", (row[0],))
-            total -= row[1]
-            evicted += 1
-        return evicted
+            doomed.append(int(row_id))
+            total -= int(size)
+        if doomed:
+            self._db.execute("DELETE FROM messages WHERE owner = ? AND id <= ?",
+                             (self._pid, doomed[-1]))
+        return len(doomed), (doomed[-1] if doomed else 0)
+
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+
+    def _after_fork(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._lock.release()
+
+
+def _hold_across_fork(spool: Spool) -> None:
+    """Take ``spool``'s lock before a fork; release it after, in parent and child."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.ref(spool)
+
+    def before() -> None:
+        target = ref()
+        if target is not None:
+            target._before_fork()
+
+    def after() -> None:
+        target = ref()
+        if target is not None:
+            target._after_fork()
+
+    os.register_at_fork(before=before, after_in_parent=after, after_in_child=after)
 
 
 def _alive(pid: int) -> bool:

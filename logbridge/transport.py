@@ -8,9 +8,11 @@ worth retrying, with the server's ``Retry-After``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import gzip as gzip_module
 import platform
+import socket
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +26,7 @@ from .errors import DeliveryError
 from .message import format_timestamp
 from .options import is_loopback
 from .report import logger
-from .retry import RETRYABLE_STATUSES, parse_retry_after
+from .retry import RETRYABLE_STATUSES, UNAVAILABLE_STATUSES, parse_retry_after
 
 __all__ = ["Attempt", "Transport"]
 
@@ -36,11 +38,16 @@ USER_AGENT = (
 
 @dataclasses.dataclass(frozen=True)
 class Attempt:
-    """What one POST gave: ``error`` is None when the batch was accepted."""
+    """What one POST gave: ``error`` is None when the batch was accepted.
+
+    ``unavailable`` is true when the failure says nothing about the batch: no answer
+    at all (refused, reset, timed out) or a 429/502/503/504.
+    """
 
     error: DeliveryError | None = None
     retry_after: float | None = None
     wire_bytes: int = 0
+    unavailable: bool = False
 
 
 class Transport:
@@ -91,6 +98,17 @@ class Transport:
         if self._own_session:
             self._session = requests.Session()
 
+    def warm_up(self) -> None:
+        """Resolve the endpoint's host once, early, on the sending thread.
+
+        Under gevent, name resolution runs on a native thread pool, started on first use;
+        Python 3.12+ starts no thread at interpreter exit, when the last batch may leave.
+        """
+        parts = urlsplit(self.endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with contextlib.suppress(Exception):
+            socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
+
     def post(self, items: list[bytes], *, timeout: float | None = None) -> Attempt:
         """Send ``items`` as one batch, once."""
         body = encode_body(items, format_timestamp(time.time()))
@@ -107,6 +125,11 @@ class Transport:
         except requests.RequestException as exc:
             # The exception text names the URL only; the write key lives in a header.
             error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+            # A TLS failure (a bad certificate) will not pass by waiting: the batch pays.
+            unavailable = not isinstance(exc, requests.exceptions.SSLError)
+            return Attempt(error, wire_bytes=len(body), unavailable=unavailable)
+        except Exception as exc:  # anything else from the HTTP stack: a failed attempt
+            error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
             return Attempt(error, wire_bytes=len(body))
         status = response.status_code
         try:
@@ -119,4 +142,4 @@ class Transport:
         error = DeliveryError(
             detail or "request failed", status=status, retryable=status in RETRYABLE_STATUSES
         )
-        return Attempt(error, retry_after, len(body))
+        return Attempt(error, retry_after, len(body), status in UNAVAILABLE_STATUSES)

@@ -1,0 +1,1 @@
+"""Tiny applications the delivery tests run under real servers (gunicorn)."""
