@@ -11,21 +11,29 @@ from __future__ import annotations
 
 import logging
 
+from . import testing
 from ._version import __version__
+from .analytics import Analytics
 from .context import bind, bound, clear, unbind
 from .errors import ConfigurationError, DeliveryError, InvalidEvent, LogbridgeError
+from .formatter import AnalyticsFormatter
 from .handler import AnalyticsHandler, flush
+from .lifecycle import Flushing, flushing
 from .listener import AnalyticsListener
 from .record import RESERVED_ATTRS
+from .signals import install_signal_handlers
 from .stats import DropReason
 
 __all__ = [
     "RESERVED_ATTRS",
+    "Analytics",
+    "AnalyticsFormatter",
     "AnalyticsHandler",
     "AnalyticsListener",
     "ConfigurationError",
     "DeliveryError",
     "DropReason",
+    "Flushing",
     "InvalidEvent",
     "LogbridgeError",
     "__version__",
@@ -33,6 +41,9 @@ __all__ = [
     "bound",
     "clear",
     "flush",
+    "flushing",
+    "install_signal_handlers",
+    "testing",
     "unbind",
 ]
 

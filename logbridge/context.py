@@ -13,8 +13,11 @@ under the call's ``context``.
 from __future__ import annotations
 
 import contextvars
+import types
 from collections.abc import Mapping
 from typing import Any
+
+from .message import FIELD_NAMES
 
 __all__ = ["bind", "bound", "capture", "clear", "merge_bound", "unbind"]
 
@@ -29,7 +32,7 @@ class _Binding:
     __slots__ = ("_token",)
 
     def __init__(self, token: contextvars.Token[Mapping[str, Any] | None]) -> None:
-        self._token = token
+        self._token: contextvars.Token[Mapping[str, Any] | None] | None = token
 
     def __enter__(self) -> _Binding:
         return self
@@ -38,8 +41,22 @@ class _Binding:
         self.reset()
 
     def reset(self) -> None:
-        """Restore the bindings in force before this one."""
-        _BOUND.reset(self._token)
+        """Restore the bindings in force before this one.
+
+        Calling it again does nothing, and so does calling it from another context (a
+        copied one, another task or thread): the binding was only ever seen in the
+        context that made it.
+        """
+        token = self._token
+        if token is None:
+            return
+        try:
+            _BOUND.reset(token)
+        except ValueError:  # "created in a different Context": the owner can still reset
+            return
+        except RuntimeError:  # "already been used" (reset through a copy of this object)
+            pass
+        self._token = None
 
 
 def bind(**fields: Any) -> _Binding:
@@ -52,7 +69,8 @@ def bind(**fields: Any) -> _Binding:
     merged = dict(current)
     for key, value in fields.items():
         if key == "context" and isinstance(value, Mapping):
-            merged["context"] = {**merged.get("context", {}), **value}
+            previous = merged.get("context")
+            merged["context"] = {**(previous if isinstance(previous, Mapping) else {}), **value}
         else:
             merged[key] = value
     return _Binding(_BOUND.set(merged))
@@ -71,8 +89,8 @@ def clear() -> None:
 
 
 def bound() -> Mapping[str, Any]:
-    """The fields bound in this scope (empty when none)."""
-    return _BOUND.get() or {}
+    """The fields bound in this scope (empty when none), as a read-only mapping."""
+    return types.MappingProxyType(dict(_BOUND.get() or {}))
 
 
 def capture() -> Mapping[str, Any] | None:
@@ -81,15 +99,27 @@ def capture() -> Mapping[str, Any] | None:
 
 
 def merge_bound(fields: dict[str, Any], bound_fields: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``fields`` with ``bound_fields`` underneath: explicit keys win, contexts merge."""
+    """``fields`` with ``bound_fields`` underneath: explicit keys win, contexts merge.
+
+    A key given explicitly hides the bound key for the same spec field in either
+    spelling: an explicit ``userId`` wins over a bound ``user_id``.
+    """
     if not bound_fields:
         return fields
-    merged = {k: v for k, v in bound_fields.items() if k != "context"}
+    given = {_spec_field(key) for key in fields}
+    merged = {
+        k: v for k, v in bound_fields.items() if k != "context" and _spec_field(k) not in given
+    }
     merged.update(fields)
     bound_context = bound_fields.get("context")
-    if isinstance(bound_context, Mapping):
-        explicit = fields.get("context")
-        merged["context"] = (
-            {**bound_context, **explicit} if isinstance(explicit, Mapping) else dict(bound_context)
-        )
+    explicit = fields.get("context")
+    if isinstance(bound_context, Mapping) and (explicit is None or isinstance(explicit, Mapping)):
+        merged["context"] = {**bound_context, **(explicit or {})}
     return merged
+
+
+def _spec_field(key: object) -> object:
+    """The spec field a key fills (``user_id`` and ``userId``: ``userId``), else the key."""
+    if key in ("page_name", "screen_name") or not isinstance(key, str):
+        return key  # each belongs to its own message type
+    return FIELD_NAMES.get(key, key)

@@ -16,7 +16,7 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .context import capture as capture_bound
@@ -120,9 +120,13 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
             bound = capture_bound()
             if bound is not None:
                 record.__dict__[BOUND_ATTR] = bound
-            if self._started and not self._closed:
+            hook = capture_hook  # logbridge.testing.capture(): no queue, no network
+            if hook is not None:
+                hook(self, record)
+                return
+            if self._started and not self._closed and not self.options.sync:
                 self.enqueue(record)
-            else:
+            else:  # sync mode: every record is delivered inline, not only the first
                 self._start(record)
         except Exception:
             self.handleError(record)
@@ -230,6 +234,10 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         self._state_lock = threading.Lock()
         if self._closed:
             return
+        # The parent's listener is never used or finalised here: its spool connection and
+        # sockets belong to the parent (closing them from the child could harm it).
+        _PARENTS_LISTENERS.append(self._listener)
+        _close_at_multiprocessing_exit(self)
         self.queue = self._new_queue()
         handlers = self._listener.handlers
         self._listener = self._new_listener()
@@ -238,8 +246,14 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         self._inline = False
 
 
+#: Set by :func:`logbridge.testing.capture` while it runs: takes every record instead of
+#: the queue (the record already carries the bound fields).
+capture_hook: Callable[[AnalyticsHandler, logging.LogRecord], None] | None = None
+
 #: Every open AnalyticsHandler, for :func:`flush` (serverless and task runners).
 _LIVE_HANDLERS: weakref.WeakSet[AnalyticsHandler] = weakref.WeakSet()
+#: In a forked child, the listeners inherited from the parent: kept, never run.
+_PARENTS_LISTENERS: list[AnalyticsListener] = []
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -269,6 +283,22 @@ def _register_fork_hook(handler: AnalyticsHandler) -> None:
             bound()
 
     os.register_at_fork(after_in_child=after_in_child)
+
+
+def _close_at_multiprocessing_exit(handler: AnalyticsHandler) -> None:
+    """In a child forked by multiprocessing, close ``handler`` when the child's work ends.
+
+    Such a child ends with ``os._exit()``: no atexit, so no ``logging.shutdown()``. It
+    runs multiprocessing's after-fork callbacks, then its finalizers before exiting.
+    """
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is None:
+        return
+
+    def at_child_start(target: AnalyticsHandler) -> None:
+        mp_util.Finalize(target, target.close, exitpriority=0)
+
+    mp_util.register_after_fork(handler, at_child_start)
 
 
 def _dropped_class_options() -> list[str]:
