@@ -1,0 +1,1 @@
+"""Benchmarks of logbridge against peer SDKs and baselines: run ``benchmarks/run``."""
