@@ -17,13 +17,14 @@ import threading
 import types
 import weakref
 from collections.abc import Callable, Iterable
+from threading import get_ident
 from typing import Any
 
 from .context import capture as capture_bound
 from .errors import ConfigurationError
 from .listener import AnalyticsListener
 from .options import Options, plain
-from .record import BOUND_ATTR, is_internal
+from .record import BOUND_ATTR, OWN_THREADS, is_internal
 from .stats import DropReason
 
 __all__ = ["AnalyticsHandler", "flush"]
@@ -115,7 +116,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record for the listener; never blocks, never raises."""
         try:
-            if is_internal(record.name) or self._listener.owns_current_thread():
+            if is_internal(record.name) or get_ident() in OWN_THREADS:
                 return  # logbridge's own and its HTTP stack's records: never events
             bound = capture_bound()
             if bound is not None:

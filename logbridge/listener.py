@@ -20,6 +20,7 @@ from typing import Any
 from .errors import ConfigurationError
 from .options import Options
 from .pipeline import Pipeline
+from .record import OWN_THREADS, own_thread
 from .report import Reporter
 from .sender import Sender
 from .stats import DropReason, Stats
@@ -109,8 +110,7 @@ class AnalyticsListener(logging.handlers.QueueListener):
 
     def owns_current_thread(self) -> bool:
         """True on the listener's or the sender's thread (their records are not events)."""
-        ident = threading.get_ident()
-        return ident == self.ident or ident == self.sender.ident
+        return threading.get_ident() in OWN_THREADS
 
     def start(self) -> None:
         """Start the threads. Raises RuntimeError when Python cannot start one (at exit)."""
@@ -205,6 +205,10 @@ class AnalyticsListener(logging.handlers.QueueListener):
 
     def _monitor(self) -> None:
         """The thread's loop: records in, batches out, until the sentinel."""
+        with own_thread():
+            self._loop()
+
+    def _loop(self) -> None:
         self.ident = threading.get_ident()
         get = self._queue.get
         pipeline = self.pipeline

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import time
 import uuid
 from collections.abc import Mapping
@@ -184,6 +185,13 @@ def build_message(
     return message, ignored
 
 
+_ids = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+#: The version (4) and variant (RFC 4122) bits of a random UUID, as ``uuid.uuid4`` sets them.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
+
 #: The last whole second formatted, with its text: records come in bursts within a second.
 #: One tuple, replaced whole, so threads sharing it never see a half-updated pair.
 _last_second: tuple[int, str] = (-1, "")
@@ -201,11 +209,14 @@ def format_timestamp(seconds: float) -> str:
 
 
 def new_message_id() -> str:
-    """A random (version 4) UUID as a string, made without the ``uuid`` module's checks."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
+    """A random (version 4) UUID as a string.
+
+    Drawn from a generator of its own, seeded from ``os.urandom`` and reseeded in every
+    forked child: one system call per message would release the GIL on the listener's
+    thread once per record, and seeding the application's ``random`` would not touch it.
+    """
+    value = (_ids.getrandbits(128) & _UUID_CLEAR) | _UUID_SET
+    h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

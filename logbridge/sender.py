@@ -32,6 +32,7 @@ from .batch import Batch
 from .deadletter import DeadLetter
 from .errors import DeliveryError
 from .options import Options
+from .record import own_thread
 from .report import Reporter
 from .retry import RetryPolicy
 from .spool import Spool
@@ -203,6 +204,10 @@ class Sender:
     # The loop ------------------------------------------------------------------
 
     def _run(self) -> None:
+        with own_thread():
+            self._loop()
+
+    def _loop(self) -> None:
         if self.transport is not None:
             self.transport.warm_up()
         while True:

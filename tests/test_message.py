@@ -662,3 +662,36 @@ class TestNoSharing:
         assert first["context"]["library"] is not LIBRARY
         assert first["context"]["library"] is not second["context"]["library"]
 
+
+
+class TestMessageIds:
+    """Generated messageIds are random version-4 UUIDs, unique across forks."""
+
+    def test_ids_are_uuid4(self):
+        """Each generated id parses as a version-4, RFC 4122 UUID and prints the same."""
+        import uuid
+
+        from logbridge.message import new_message_id
+
+        for _ in range(200):
+            text = new_message_id()
+            parsed = uuid.UUID(text)
+            assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+    def test_a_forked_child_draws_other_ids(self):
+        """A child forked after ids were drawn does not repeat the parent's next ids."""
+        import os
+
+        from logbridge.message import new_message_id
+
+        new_message_id()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report its first id and leave at once
+            os.write(write_end, new_message_id().encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child_id = os.read(read_end, 64).decode()
+        os.close(read_end)
+        os.close(write_end)
+        assert child_id != new_message_id()
