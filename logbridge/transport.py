@@ -72,6 +72,8 @@ class Transport:
         self._request_options: dict[str, Any] = {"verify": verify}
         if proxies:
             self._request_options["proxies"] = dict(proxies)
+        if self._own_session:
+            self._read_environment_once()
         self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if gzip:
             self._headers["Content-Encoding"] = "gzip"
@@ -85,6 +87,29 @@ class Transport:
                 endpoint,
             )
 
+    def _read_environment_once(self) -> None:
+        """Resolve the environment's proxies and CA bundle now, not on every request.
+
+        requests reads ``HTTPS_PROXY``/``NO_PROXY``, ``REQUESTS_CA_BUNDLE`` and ``~/.netrc``
+        for each request when the session trusts the environment; for a sender posting
+        many batches to one URL that is a large share of the work. They are resolved once
+        for the endpoint, and explicit ``proxies``/``verify`` still win. (No netrc: the
+        write key is the authorisation.)
+        """
+        settings = self._session.merge_environment_settings(
+            self.endpoint,
+            self._request_options.get("proxies", {}),
+            None,
+            self._request_options["verify"],
+            None,
+        )
+        self._session.trust_env = False
+        self._request_options = {
+            "verify": settings["verify"],
+            "proxies": settings["proxies"],
+            "cert": settings["cert"],
+        }
+
     def __repr__(self) -> str:
         return f"Transport(endpoint={self.endpoint!r}, gzip={self.gzip})"
 
@@ -97,6 +122,7 @@ class Transport:
         """Start a new session: connections inherited from the parent are not ours."""
         if self._own_session:
             self._session = requests.Session()
+            self._session.trust_env = False
 
     def warm_up(self) -> None:
         """Resolve the endpoint's host once, early, on the sending thread.
