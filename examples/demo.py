@@ -49,15 +49,32 @@ def log_events() -> int:
     """Log one of each message type in both styles; returns how many should arrive."""
     log = logging.getLogger("analytics")
     # Event-name style: the message is the event of an implicit track.
-    log.info("Order Completed", extra={"user_id": "u1", "order_id": "o1", "revenue": 99.99,
-                                       "currency": "EUR", "placed": dt.datetime.now(dt.timezone.utc),
-                                       "tax": decimal.Decimal("19.00")})
+    log.info(
+        "Order Completed",
+        extra={
+            "user_id": "u1",
+            "order_id": "o1",
+            "revenue": 99.99,
+            "currency": "EUR",
+            "placed": dt.datetime.now(dt.timezone.utc),
+            "tax": decimal.Decimal("19.00"),
+        },
+    )
     log.info("Signed Up", extra={"anonymous_id": "anon-7", "plan": "trial"})
     # Type style, snake_case keys.
-    log.info("identify", extra={"user_id": "u1", "traits": {"email": "a@example.com"}, "plan": "pro"})
+    log.info(
+        "identify", extra={"user_id": "u1", "traits": {"email": "a@example.com"}, "plan": "pro"}
+    )
     log.info("track", extra={"user_id": "u1", "event": "Article Read", "read_time": 245})
-    log.info("page", extra={"anonymous_id": "anon-7", "page_name": "Pricing", "category": "Docs",
-                            "url": "https://example.com/pricing"})
+    log.info(
+        "page",
+        extra={
+            "anonymous_id": "anon-7",
+            "page_name": "Pricing",
+            "category": "Docs",
+            "url": "https://example.com/pricing",
+        },
+    )
     log.info("screen", extra={"user_id": "u1", "screen_name": "Profile", "variation": "dark"})
     log.info("group", extra={"user_id": "u1", "group_id": "acme", "traits": {"employees": 150}})
     log.info("alias", extra={"user_id": "u1", "previous_id": "anon-7"})
@@ -84,13 +101,17 @@ def main() -> int:
         types = Counter(message["type"] for message in collector.messages)
 
     print("\nWhat arrived at the collector:")
-    print(f"  messages: {stats['received']} ({', '.join(f'{n} {t}' for t, n in sorted(types.items()))})")
+    kinds = ", ".join(f"{n} {t}" for t, n in sorted(types.items()))
+    print(f"  messages: {stats['received']} ({kinds})")
     print(f"  invalid by the spec: {stats['invalid']}")
-    print(f"  requests: {len(requests)}, gzip: {all(r.content_encoding == 'gzip' for r in requests)}, "
-          f"Basic auth: {all(r.auth_user is not None for r in requests)}")
+    gzipped = all(r.content_encoding == "gzip" for r in requests)
+    authed = all(r.auth_user is not None for r in requests)
+    print(f"  requests: {len(requests)}, gzip: {gzipped}, Basic auth: {authed}")
     counters = handler.stats()  # type: ignore[attr-defined]
-    print(f"  handler stats: sent={counters['sent']} batches={counters['batches']} "
-          f"dropped={ {k: v for k, v in counters['dropped'].items() if v} }")
+    print(
+        f"  handler stats: sent={counters['sent']} batches={counters['batches']} "
+        f"dropped={ {k: v for k, v in counters['dropped'].items() if v} }"
+    )
     ok = arrived and stats["received"] == expected and stats["invalid"] == 0
     print("\nOK: every event arrived" if ok else "\nFAILED: not every event arrived")
     return 0 if ok else 1
