@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -216,7 +217,6 @@ def _session(value: object) -> Any:
 
 def is_loopback(url: str) -> bool:
     """True when ``url`` points at this machine (the local collector)."""
-    import ipaddress
     host = (urlsplit(url).hostname or "").lower().rstrip(".")
     if host == "localhost":
         return True

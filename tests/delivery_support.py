@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import ipaddress
 import os
 import selectors
 import sqlite3
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from logbridge.options import is_loopback
 from tests.support import ROOT
 
 #: Headers a forwarding proxy does not pass on (hop-by-hop, RFC 9110 7.6.1).
@@ -29,12 +29,7 @@ _HOP_BY_HOP = frozenset(
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(f"http://{host}/")
 
 
 class _ForwardingHandler(BaseHTTPRequestHandler):
