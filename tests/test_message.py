@@ -680,18 +680,22 @@ class TestMessageIds:
 
     def test_a_forked_child_draws_other_ids(self):
         """A child forked after ids were drawn does not repeat the parent's next ids."""
-        import os
+        from tests.support import run_python
 
-        from logbridge.message import new_message_id
-
-        new_message_id()
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: report its first id and leave at once
-            os.write(write_end, new_message_id().encode())
-            os._exit(0)
-        os.waitpid(pid, 0)
-        child_id = os.read(read_end, 64).decode()
-        os.close(read_end)
-        os.close(write_end)
-        assert child_id != new_message_id()
+        result = run_python(
+            """
+            import os
+            from logbridge.message import new_message_id
+            new_message_id()
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: report its first id and leave at once
+                os.write(write_end, new_message_id().encode())
+                os._exit(0)
+            os.waitpid(pid, 0)
+            print(os.read(read_end, 64).decode(), new_message_id())
+            """
+        )
+        assert result.returncode == 0, result.stderr
+        child_id, parent_id = result.stdout.split()
+        assert child_id != parent_id
