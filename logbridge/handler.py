@@ -24,7 +24,7 @@ from .context import capture as capture_bound
 from .errors import ConfigurationError
 from .listener import AnalyticsListener
 from .options import Options, plain
-from .record import BOUND_ATTR, OWN_THREADS, is_internal
+from .record import BOUND_ATTR, OWN_THREADS, compact, is_internal
 from .stats import DropReason
 
 __all__ = ["AnalyticsHandler", "flush"]
@@ -81,6 +81,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         self._inline = False
         self._listener = self._new_listener()
         self._started = False
+        self._compact = False  # queue compact records (no stdlib target handlers)
         _register_fork_hook(self)
         _LIVE_HANDLERS.add(self)
 
@@ -126,7 +127,8 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                 hook(self, record)
                 return
             if self._started and not self._closed and not self.options.sync:
-                self.enqueue(record)
+                item = compact(record, bound) if self._compact else None
+                self.enqueue(record if item is None else item)
             else:  # sync mode: every record is delivered inline, not only the first
                 self._start(record)
         except Exception:
@@ -187,6 +189,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
             closed = self._closed
             if not closed and not self._started:
                 self._attach_target_handlers()
+                self._compact = not self._listener.handlers
                 if self.options.sync:
                     self._inline = True
                 else:

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import ConfigurationError
 from .options import Options
 from .pipeline import Pipeline
-from .record import OWN_THREADS, own_thread
+from .record import OWN_THREADS, AnyRecord, own_thread
 from .report import Reporter
 from .sender import Sender
 from .stats import DropReason, Stats
@@ -122,10 +122,10 @@ class AnalyticsListener(logging.handlers.QueueListener):
         self._thread = thread
         self.ident = thread.ident
 
-    def handle(self, record: logging.LogRecord) -> None:
+    def handle(self, record: AnyRecord) -> None:  # type: ignore[override,unused-ignore]
         """Send one record as an event, and pass it to any stdlib target handlers."""
         self.pipeline.add(record)
-        if self.handlers:
+        if self.handlers and isinstance(record, logging.LogRecord):
             super().handle(record)
 
     def deliver_inline(

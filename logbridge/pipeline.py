@@ -8,7 +8,6 @@ dropped with a reason, counted in :class:`~logbridge.stats.Stats` and reported.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,7 @@ from .encoding import MAX_MESSAGE_BYTES, Encoder
 from .errors import InvalidEvent
 from .message import MESSAGE_TYPES, build_message
 from .options import Options
-from .record import read_record
+from .record import AnyRecord, read_record
 from .report import Reporter
 from .stats import DropReason, Stats
 
@@ -43,7 +42,7 @@ class Pipeline:
         self._encoder = Encoder()
         self._sink = sink
 
-    def add(self, record: logging.LogRecord) -> None:
+    def add(self, record: AnyRecord) -> None:
         """Take one record: into the batch, or dropped with its reason."""
         self.stats.add("processed")
         try:
@@ -81,7 +80,7 @@ class Pipeline:
             self.stats.drop(reason, count)
             self.reporter.problem(reason.value, f"{count} records not delivered: {detail}")
 
-    def _encode(self, record: logging.LogRecord) -> bytes | None:
+    def _encode(self, record: AnyRecord) -> bytes | None:
         event = read_record(record)
         if event.word in MESSAGE_TYPES:
             message, ignored = build_message(
@@ -116,7 +115,7 @@ class Pipeline:
             return None
         return item
 
-    def _invalid(self, record: logging.LogRecord, exc: InvalidEvent) -> None:
+    def _invalid(self, record: AnyRecord, exc: InvalidEvent) -> None:
         self.stats.drop(DropReason.INVALID)
         where = f"{record.name}:{record.lineno}"
         self.reporter.problem(

@@ -25,7 +25,10 @@ __all__ = [
     "BOUND_ATTR",
     "OWN_THREADS",
     "RESERVED_ATTRS",
+    "AnyRecord",
+    "QueuedRecord",
     "RecordEvent",
+    "compact",
     "is_internal",
     "own_thread",
     "read_record",
@@ -116,24 +119,77 @@ def _extras(record: logging.LogRecord, fields: dict[str, Any]) -> None:
         merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
 
 
-def read_record(record: logging.LogRecord) -> RecordEvent:
+class QueuedRecord:
+    """What ``emit`` queues for a plain ``LogRecord``: only what an event needs.
+
+    A LogRecord carries some thirty attributes; while the listener catches up with a
+    burst, holding this instead keeps the queue several times smaller.
+    """
+
+    __slots__ = ("args", "bound", "created", "extras", "lineno", "msg", "name")
+
+    def __init__(
+        self, record: logging.LogRecord, extras: dict[str, Any], bound: Mapping[str, Any] | None
+    ) -> None:
+        self.name = record.name
+        self.msg = record.msg
+        self.args = record.args
+        self.created = record.created
+        self.lineno = record.lineno
+        self.extras = extras
+        self.bound = bound
+
+    def getMessage(self) -> str:
+        """The message with its arguments merged, as ``LogRecord.getMessage`` does."""
+        msg = str(self.msg)
+        if self.args:
+            msg = msg % self.args
+        return msg
+
+
+AnyRecord = logging.LogRecord | QueuedRecord
+
+
+def compact(record: logging.LogRecord, bound: Mapping[str, Any] | None) -> QueuedRecord | None:
+    """``record`` in compact form; None when it must travel whole.
+
+    Records of another class (a custom ``getMessage``) and extras with keys that are not
+    strings keep the LogRecord itself.
+    """
+    if type(record) is not logging.LogRecord:
+        return None
+    try:
+        extras = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in RESERVED_ATTRS and key[0] != "_"
+        }
+    except (TypeError, IndexError, KeyError):
+        return None
+    return QueuedRecord(record, extras, bound)
+
+
+def read_record(record: AnyRecord) -> RecordEvent:
     """Read ``record`` into a :class:`RecordEvent`; raise InvalidEvent if unreadable."""
     msg = record.msg
-    fields: dict[str, Any] = {}
+    if type(record) is QueuedRecord:
+        extras, bound = record.extras, record.bound
+    else:
+        extras = {}
+        _extras(record, extras)  # type: ignore[arg-type]
+        bound = record.__dict__.get(BOUND_ATTR)
     if isinstance(msg, Mapping):
         # structlog's ProcessorFormatter.wrap_for_formatter path: msg is the event dict.
-        fields.update(msg)
+        fields: dict[str, Any] = dict(msg)
         word = fields.pop("event", None)
         if word is None:
             raise InvalidEvent("the event dict has no 'event' key")
         text = word if isinstance(word, str) else str(word)
-        merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
-        fields = merge_bound(fields, record.__dict__.get(BOUND_ATTR))
+        fields.update(extras)
+        fields = merge_bound(fields, bound)
         return RecordEvent(word if isinstance(word, str) else None, text, fields)
-    _extras(record, fields)
     try:
         text = record.getMessage()
     except Exception as exc:
         raise InvalidEvent(f"the log message could not be formatted: {exc!r}") from None
-    fields = merge_bound(fields, record.__dict__.get(BOUND_ATTR))
-    return RecordEvent(msg if isinstance(msg, str) else None, text, fields)
+    return RecordEvent(msg if isinstance(msg, str) else None, text, merge_bound(extras, bound))
