@@ -83,8 +83,10 @@ class Encoder:
             default = self._default
 
             def fast(message: Any) -> bytes:
-                result: bytes = dumps(message, default=default, option=options)
-                return result
+                # orjson's bytes keep the capacity of its output buffer (4 KiB for a
+                # message of a few hundred bytes); a message may wait in the outbox, so
+                # keep an exact-size copy.
+                return memoryview(dumps(message, default=default, option=options)).tobytes()
 
             self._fast = fast
         elif use_orjson:
