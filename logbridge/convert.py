@@ -18,7 +18,7 @@ from .context import capture as capture_bound
 from .context import merge_bound
 from .encoding import MAX_MESSAGE_BYTES, Encoder
 from .errors import InvalidEvent
-from .message import MESSAGE_TYPES, build_message
+from .message import message_for
 from .record import BOUND_ATTR, read_record
 
 __all__ = ["encoded_message", "record_message", "wire_message"]
@@ -36,11 +36,7 @@ def record_message(
     fields = event.fields
     if BOUND_ATTR not in record.__dict__:
         fields = merge_bound(fields, capture_bound())
-    if event.word in MESSAGE_TYPES:
-        return build_message(event.word, fields, created=record.created, context=context)
-    return build_message(
-        "track", fields, event=event.text, created=record.created, context=context
-    )
+    return message_for(event.word, event.text, fields, created=record.created, context=context)
 
 
 def encoded_message(message: Mapping[str, Any]) -> bytes:

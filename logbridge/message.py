@@ -25,7 +25,14 @@ from typing import Any
 from ._version import __version__
 from .errors import InvalidEvent
 
-__all__ = ["FIELD_NAMES", "LIBRARY", "MESSAGE_TYPES", "build_message", "format_timestamp"]
+__all__ = [
+    "FIELD_NAMES",
+    "LIBRARY",
+    "MESSAGE_TYPES",
+    "build_message",
+    "format_timestamp",
+    "message_for",
+]
 
 MESSAGE_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
 
@@ -195,6 +202,24 @@ _UUID_SET = (0x4000 << 64) | (0x8000 << 48)
 #: The last whole second formatted, with its text: records come in bursts within a second.
 #: One tuple, replaced whole, so threads sharing it never see a half-updated pair.
 _last_second: tuple[int, str] = (-1, "")
+
+
+def message_for(
+    word: str | None,
+    text: str,
+    fields: Mapping[str, Any],
+    *,
+    created: float | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The message of a logging call: of type ``word`` when it names one, else a track.
+
+    ``word`` is the call's raw message when it is a string, ``text`` its formatted
+    message (the event name of an implicit track); see :func:`build_message`.
+    """
+    if word in MESSAGE_TYPES:
+        return build_message(word, fields, created=created, context=context)
+    return build_message("track", fields, event=text, created=created, context=context)
 
 
 def format_timestamp(seconds: float) -> str:

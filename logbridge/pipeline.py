@@ -15,7 +15,7 @@ from typing import Any
 from .batch import Batch
 from .encoding import MAX_MESSAGE_BYTES, Encoder
 from .errors import InvalidEvent
-from .message import MESSAGE_TYPES, build_message
+from .message import message_for
 from .options import Options
 from .record import AnyRecord, read_record
 from .report import Reporter
@@ -82,18 +82,10 @@ class Pipeline:
 
     def _encode(self, record: AnyRecord) -> bytes | None:
         event = read_record(record)
-        if event.word in MESSAGE_TYPES:
-            message, ignored = build_message(
-                event.word, event.fields, created=record.created, context=self.options.context
-            )
-        else:
-            message, ignored = build_message(
-                "track",
-                event.fields,
-                event=event.text,
-                created=record.created,
-                context=self.options.context,
-            )
+        message, ignored = message_for(
+            event.word, event.text, event.fields, created=record.created,
+            context=self.options.context,
+        )
         if ignored:
             self.stats.add("ignored_keys", len(ignored))
             self.reporter.problem(
