@@ -7,6 +7,8 @@ recorded through the handler's ``on_success`` callback and can be printed.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 import threading
@@ -110,3 +112,60 @@ def find(sent: Sent, kind: str, **fields: Any) -> dict[str, Any] | None:
         if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
             return message
     return None
+
+
+#: What the anonymous-id cookie must say, besides its value.
+COOKIE_ATTRIBUTES = ("Max-Age=31536000", "Path=/", "Secure", "HttpOnly", "SameSite=Lax")
+
+
+def cookie_header_ok(header: str, linked_id: str) -> bool:
+    """Whether a Set-Cookie header sets the linked id for a year, Secure, HttpOnly, Lax."""
+    return all(part in header for part in (f"lb_anonymous_id={linked_id}", *COOKIE_ATTRIBUTES))
+
+
+def check_visit(
+    sent: Sent,
+    *,
+    delivered: bool,
+    cookie_ok: bool,
+    location: str | None,
+    linked_id: str,
+    user_agent: str,
+) -> int:
+    """Check the visit every example makes (link in, login, link out); print and report."""
+    pricing = find(sent, "track", event="Pricing Viewed") or {"context": {}}
+    alias = find(sent, "alias") or {}
+    dashboard = find(sent, "track", event="Dashboard Viewed") or {}
+    kinds = [message["type"] for message in sent.messages]
+    partner_link = f"https://partner.example/landing?lb_anon_id={linked_id}"
+    checks = [
+        ("every event was delivered", delivered and len(sent.messages) == 5),
+        ("the linked id was adopted", pricing.get("anonymousId") == linked_id),
+        ("the cookie: 1 year, Path=/, Secure, HttpOnly, SameSite=Lax", cookie_ok),
+        ("the link parameter was stripped", "lb_anon_id" not in json.dumps(sent.messages)),
+        ("context.ip and userAgent were bound",
+         (pricing["context"].get("ip"), pricing["context"].get("userAgent"))
+         == ("203.0.113.9", user_agent)),
+        ("login sent alias, then identify", kinds[2:4] == ["alias", "identify"]),
+        ("alias linked the anonymous id to the user",
+         (alias.get("previousId"), alias.get("userId")) == (linked_id, "user-1")),
+        ("later events carry the user", dashboard.get("userId") == "user-1"),
+        ("the outbound link carries the id", location == partner_link),
+    ]
+    return report(sent, checks)
+
+
+def run_example(
+    doc: str,
+    self_check: Callable[[], int],
+    serve: Callable[[int], int],
+    argv: list[str] | None,
+    *,
+    port: int,
+) -> int:
+    """``serve`` runs the server; anything else (the default) runs the self-check."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("mode", nargs="?", choices=["check", "serve"], default="check")
+    parser.add_argument("--port", type=int, default=port)
+    args = parser.parse_args(argv)
+    return serve(args.port) if args.mode == "serve" else self_check()

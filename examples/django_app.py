@@ -12,15 +12,13 @@ authentication are left out of this demo).
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import django
-from _webdemo import Sent, destination, find, handler_config, report
+from _webdemo import Sent, check_visit, destination, handler_config, run_example
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path
@@ -142,10 +140,6 @@ def self_check() -> int:
         logging.shutdown()
 
     cookie = first.cookies.get("lb_anonymous_id")
-    pricing_event = find(sent, "track", event="Pricing Viewed") or {"context": {}}
-    alias = find(sent, "alias") or {}
-    dashboard_event = find(sent, "track", event="Dashboard Viewed") or {}
-    kinds = [message["type"] for message in sent.messages]
     cookie_ok = cookie is not None and (
         cookie.value,
         cookie["max-age"],
@@ -154,22 +148,14 @@ def self_check() -> int:
         cookie["httponly"],
         cookie["samesite"],
     ) == (linked_id, 31536000, "/", True, True, "Lax")
-    partner_link = f"https://partner.example/landing?lb_anon_id={linked_id}"
-    checks = [
-        ("every event was delivered", delivered and len(sent.messages) == 5),
-        ("the linked id was adopted", pricing_event.get("anonymousId") == linked_id),
-        ("the cookie: 1 year, Path=/, Secure, HttpOnly, SameSite=Lax", cookie_ok),
-        ("the link parameter was stripped", "lb_anon_id" not in json.dumps(sent.messages)),
-        ("context.ip and userAgent were bound",
-         (pricing_event["context"].get("ip"), pricing_event["context"].get("userAgent"))
-         == ("203.0.113.9", browser["User-Agent"])),
-        ("login sent alias, then identify", kinds[2:4] == ["alias", "identify"]),
-        ("alias linked the anonymous id to the user",
-         (alias.get("previousId"), alias.get("userId")) == (linked_id, "user-1")),
-        ("later events carry the user", dashboard_event.get("userId") == "user-1"),
-        ("the outbound link carries the id", outbound.headers.get("Location") == partner_link),
-    ]
-    return report(sent, checks)
+    return check_visit(
+        sent,
+        delivered=delivered,
+        cookie_ok=cookie_ok,
+        location=outbound.headers.get("Location"),
+        linked_id=linked_id,
+        user_agent=browser["User-Agent"],
+    )
 
 
 def serve(port: int) -> int:
@@ -187,12 +173,7 @@ def serve(port: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``serve`` runs the server; anything else (the default) runs the self-check."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", choices=["check", "serve"], default="check")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    return serve(args.port) if args.mode == "serve" else self_check()
-
+    return run_example(__doc__, self_check, serve, argv, port=8000)
 
 if __name__ == "__main__":
     sys.exit(main())

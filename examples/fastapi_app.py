@@ -10,14 +10,12 @@ link, browses, logs in and follows a link to the partner site, then checks the r
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import logging.config
 import sys
 import warnings
 
-from _webdemo import Sent, destination, find, handler_config, report
+from _webdemo import Sent, check_visit, cookie_header_ok, destination, handler_config, run_example
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
@@ -129,30 +127,14 @@ def self_check() -> int:
         delivered = logbridge.flush(10) and sent.wait_for(5)
         logging.shutdown()
 
-    cookie = first.headers.get("set-cookie", "")
-    pricing = find(sent, "track", event="Pricing Viewed") or {"context": {}}
-    alias = find(sent, "alias") or {}
-    dashboard = find(sent, "track", event="Dashboard Viewed") or {}
-    kinds = [message["type"] for message in sent.messages]
-    cookie_parts = [f"lb_anonymous_id={linked_id}", "Max-Age=31536000", "Path=/", "Secure"]
-    cookie_parts += ["HttpOnly", "SameSite=Lax"]
-    partner_link = f"https://partner.example/landing?lb_anon_id={linked_id}"
-    checks = [
-        ("every event was delivered", delivered and len(sent.messages) == 5),
-        ("the linked id was adopted", pricing.get("anonymousId") == linked_id),
-        ("the cookie: 1 year, Path=/, Secure, HttpOnly, SameSite=Lax",
-         all(part in cookie for part in cookie_parts)),
-        ("the link parameter was stripped", "lb_anon_id" not in json.dumps(sent.messages)),
-        ("context.ip and userAgent were bound",
-         (pricing["context"].get("ip"), pricing["context"].get("userAgent"))
-         == ("203.0.113.9", browser["User-Agent"])),
-        ("login sent alias, then identify", kinds[2:4] == ["alias", "identify"]),
-        ("alias linked the anonymous id to the user",
-         (alias.get("previousId"), alias.get("userId")) == (linked_id, "user-1")),
-        ("later events carry the user", dashboard.get("userId") == "user-1"),
-        ("the outbound link carries the id", outbound.headers.get("location") == partner_link),
-    ]
-    return report(sent, checks)
+    return check_visit(
+        sent,
+        delivered=delivered,
+        cookie_ok=cookie_header_ok(first.headers.get("set-cookie", ""), linked_id),
+        location=outbound.headers.get("location"),
+        linked_id=linked_id,
+        user_agent=browser["User-Agent"],
+    )
 
 
 def serve(port: int) -> int:
@@ -173,12 +155,7 @@ def serve(port: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``serve`` runs the server; anything else (the default) runs the self-check."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", choices=["check", "serve"], default="check")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    return serve(args.port) if args.mode == "serve" else self_check()
-
+    return run_example(__doc__, self_check, serve, argv, port=8000)
 
 if __name__ == "__main__":
     sys.exit(main())
