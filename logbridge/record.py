@@ -100,23 +100,17 @@ class RecordEvent(NamedTuple):
     """The ``extra`` keys (or the structlog event dict), in a new dict."""
 
 
-def _extras(record: logging.LogRecord, fields: dict[str, Any]) -> None:
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The ``extra`` keys, as python-json-logger's ``merge_record_extra`` picks them.
 
-    Written as one comprehension because this runs for every record; keys that are not
-    strings (rare, and only possible through ``extra``) take the library's own path.
+    One comprehension, because it runs for every record. A key that is not a string
+    (possible only through ``extra``) raises TypeError; callers decide what then.
     """
-    try:
-        fields.update(
-            {
-                key: value
-                for key, value in record.__dict__.items()
-                if key not in RESERVED_ATTRS and key[0] != "_"
-            }
-        )
-    except (TypeError, IndexError, KeyError):
-        fields.clear()
-        merge_record_extra(record, fields, reserved=RESERVED_ATTRS)
+    return {
+        key: value
+        for key, value in record.__dict__.items()
+        if key not in RESERVED_ATTRS and key[0] != "_"
+    }
 
 
 class QueuedRecord:
@@ -159,11 +153,7 @@ def compact(record: logging.LogRecord, bound: Mapping[str, Any] | None) -> Queue
     if type(record) is not logging.LogRecord:
         return None
     try:
-        extras = {
-            key: value
-            for key, value in record.__dict__.items()
-            if key not in RESERVED_ATTRS and key[0] != "_"
-        }
+        extras = _extra_fields(record)
     except (TypeError, IndexError, KeyError):
         return None
     return QueuedRecord(record, extras, bound)
@@ -175,8 +165,10 @@ def read_record(record: AnyRecord) -> RecordEvent:
     if type(record) is QueuedRecord:
         extras, bound = record.extras, record.bound
     else:
-        extras = {}
-        _extras(record, extras)  # type: ignore[arg-type]
+        try:
+            extras = _extra_fields(record)  # type: ignore[arg-type]
+        except (TypeError, IndexError, KeyError):
+            extras = merge_record_extra(record, {}, reserved=RESERVED_ATTRS)  # type: ignore[arg-type]
         bound = record.__dict__.get(BOUND_ATTR)
     if isinstance(msg, Mapping):
         # structlog's ProcessorFormatter.wrap_for_formatter path: msg is the event dict.

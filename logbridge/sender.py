@@ -408,7 +408,7 @@ class Sender:
     def _abandon_rest(self) -> None:
         """At the deadline: what is left stays in the spool, or is dropped and counted."""
         with self._cond:
-            rest = [entry for entry in self._outbox]
+            rest = list(self._outbox)
             self._outbox.clear()
             self._messages = 0
             self._bytes = 0
