@@ -198,6 +198,8 @@ class AnalyticsListener(logging.handlers.QueueListener):
         return self._deadline
 
     def _queue_size(self) -> int:
+        # A queue handed over by dictConfig may not count: multiprocessing queues raise
+        # NotImplementedError from qsize() on macOS.
         try:
             return int(self._queue.qsize())
         except (AttributeError, NotImplementedError):
