@@ -1,0 +1,247 @@
+"""The HTTP base of the network destinations: one keep-alive session, gzip, auth.
+
+One :meth:`HttpDestination.send` is one POST. Retrying, backing off and giving up are
+the sender's decisions (:mod:`logbridge.delivery.sender`); a destination only says what
+one request gave, as an :class:`~logbridge.destinations.base.Outcome`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import gzip as gzip_module
+import platform
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+
+from .._version import __version__
+from ..errors import DeliveryError
+from ..report import logger
+from ..urls import is_loopback
+from .base import Limits, Outcome
+
+__all__ = ["Auth", "BasicAuth", "HttpDestination", "HttpSettings"]
+
+USER_AGENT = (
+    f"logbridge/{__version__} python-requests/{requests.__version__} "
+    f"{platform.python_implementation()}/{platform.python_version()}"
+)
+
+#: Statuses worth another try: timeout, rate limit and server errors.
+RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+#: Answers that say the endpoint as a whole is unavailable (rate limited, its gateway
+#: cannot reach it), not that a batch is bad: they cost the batch none of its retries.
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclasses.dataclass(frozen=True)
+class HttpSettings:
+    """How requests are made, whatever the service: the requests-level options."""
+
+    gzip: bool = True
+    timeout: float = 10.0
+    verify: bool | str = True
+    proxies: Mapping[str, str] | None = None
+    session: Any = None
+
+
+class Auth(Protocol):
+    """Credentials for a request: headers, and what to do when the server refuses them."""
+
+    def headers(self) -> Mapping[str, str]:
+        """Headers to add to the next request (may fetch a token; may raise DeliveryError)."""
+        ...
+
+    def refused(self, status: int) -> bool:
+        """The server answered ``status`` (400/401/403): True if fresh credentials may help."""
+        ...
+
+
+class BasicAuth:
+    """HTTP Basic with the write key as user name and no password (Segment's form)."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, write_key: str) -> None:
+        token = base64.b64encode(f"{write_key}:".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {token}"}
+
+    def __repr__(self) -> str:
+        return "BasicAuth('***')"
+
+    def headers(self) -> Mapping[str, str]:
+        return self._headers
+
+    def refused(self, status: int) -> bool:
+        return False
+
+
+class HttpDestination:
+    """POSTs request bodies to one URL on one keep-alive ``requests.Session``.
+
+    Subclasses say how items become a body (:meth:`body`) and what an answer means
+    (:meth:`read`); the default reading is by status alone.
+    """
+
+    name = "http"
+    wire_format = "segment"
+    limits = Limits(32 * 1024, 500_000, 2_500)
+    content_type = "application/json"
+
+    def __init__(self, url: str, settings: HttpSettings, auth: Auth | None = None) -> None:
+        self.url = url
+        self.settings = settings
+        self.timeout = settings.timeout
+        self.auth = auth
+        self._own_session = settings.session is None
+        self._session: Any = settings.session or requests.Session()
+        self._request_options: dict[str, Any] = {"verify": settings.verify}
+        if settings.proxies:
+            self._request_options["proxies"] = dict(settings.proxies)
+        if self._own_session:
+            self._read_environment_once()
+        self._headers = {"Content-Type": self.content_type, "User-Agent": USER_AGENT}
+        if settings.gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        if urlsplit(url).scheme == "http" and not is_loopback(url):
+            logger.warning(
+                "logbridge: sending to %s over plain http: the key and events travel "
+                "unencrypted; use https",
+                url,
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, gzip={self.settings.gzip})"
+
+    # What a subclass says ------------------------------------------------------------
+
+    def map_message(self, message: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        """A spec message is sent as it is."""
+        return (message,)
+
+    def body(self, items: Sequence[bytes]) -> bytes:
+        """The request body for ``items``."""
+        raise NotImplementedError
+
+    def read(self, status: int, headers: Mapping[str, str], text: str, count: int) -> Outcome:
+        """What an answer with ``status`` means for the ``count`` items sent."""
+        return outcome_for_status(status, headers, text)
+
+    # The request ---------------------------------------------------------------------
+
+    def send(self, items: Sequence[bytes], *, timeout: float) -> Outcome:
+        """POST ``items`` once; never raises."""
+        body = self.body(items)
+        if self.settings.gzip:
+            body = gzip_module.compress(body, compresslevel=6, mtime=0)
+        try:
+            headers = self._request_headers()
+        except DeliveryError as exc:  # e.g. the OAuth token endpoint failed
+            return Outcome(exc, retry_after=getattr(exc, "retry_after", None), unavailable=True)
+        outcome = self._post(body, headers, timeout, len(items))
+        error = outcome.error
+        if (
+            error is not None and error.status in (400, 401, 403)
+            and self.auth is not None and self.auth.refused(error.status)
+        ):
+            try:
+                headers = self._request_headers()
+            except DeliveryError as exc:
+                return Outcome(exc, unavailable=True)
+            outcome = self._post(body, headers, timeout, len(items))
+        return outcome
+
+    def _request_headers(self) -> Mapping[str, str]:
+        if self.auth is None:
+            return self._headers
+        return {**self._headers, **self.auth.headers()}
+
+    def _post(
+        self, body: bytes, headers: Mapping[str, str], timeout: float, count: int
+    ) -> Outcome:
+        try:
+            response = self._session.post(
+                self.url, data=body, headers=headers, timeout=timeout, **self._request_options
+            )
+        except requests.RequestException as exc:
+            # The exception text names the URL only; keys live in headers or the body.
+            error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+            # A TLS failure (a bad certificate) will not pass by waiting: the batch pays.
+            unavailable = not isinstance(exc, requests.exceptions.SSLError)
+            return Outcome(error, wire_bytes=len(body), unavailable=unavailable)
+        except Exception as exc:  # anything else from the HTTP stack: a failed attempt
+            error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+            return Outcome(error, wire_bytes=len(body))
+        try:
+            status = response.status_code
+            text = "" if 200 <= status < 300 and not self.reads_success_body else response.text
+            outcome = self.read(status, response.headers, text, count)
+        finally:
+            response.close()
+        return dataclasses.replace(outcome, wire_bytes=len(body))
+
+    #: Whether :meth:`read` needs the body of a 2xx answer (Segment's doesn't).
+    reads_success_body = False
+
+    # Lifecycle -----------------------------------------------------------------------
+
+    def _read_environment_once(self) -> None:
+        """Resolve the environment's proxies and CA bundle now, not on every request.
+
+        requests reads ``HTTPS_PROXY``/``NO_PROXY``, ``REQUESTS_CA_BUNDLE`` and ``~/.netrc``
+        for each request when the session trusts the environment; for a sender posting
+        many batches to one URL that is a large share of the work. They are resolved once
+        for the URL, and explicit ``proxies``/``verify`` still win. (No netrc: the key is
+        the authorisation.)
+        """
+        settings = self._session.merge_environment_settings(
+            self.url, self._request_options.get("proxies", {}), None,
+            self._request_options["verify"], None,
+        )
+        self._session.trust_env = False
+        self._request_options = {
+            "verify": settings["verify"],
+            "proxies": settings["proxies"],
+            "cert": settings["cert"],
+        }
+
+    def warm_up(self) -> None:
+        """Resolve the host once, early, on the sending thread.
+
+        Under gevent, name resolution runs on a native thread pool, started on first use;
+        Python 3.12+ starts no thread at interpreter exit, when the last batch may leave.
+        """
+        parts = urlsplit(self.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with contextlib.suppress(Exception):
+            socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
+
+    def reset_after_fork(self) -> None:
+        """Start a new session: connections inherited from the parent are not ours."""
+        if self._own_session:
+            self._session = requests.Session()
+            self._session.trust_env = False
+
+    def close(self) -> None:
+        """Close the connections of a session this destination made itself."""
+        if self._own_session:
+            self._session.close()
+
+
+def outcome_for_status(status: int, headers: Mapping[str, str], text: str) -> Outcome:
+    """The generic reading of an answer: 2xx delivered; otherwise by status."""
+    from ..retry import parse_retry_after
+
+    if 200 <= status < 300:
+        return Outcome()
+    retry_after = parse_retry_after(headers.get("Retry-After"))
+    detail = "request too large" if status == 413 else text[:200].strip()
+    error = DeliveryError(
+        detail or "request failed", status=status, retryable=status in RETRYABLE_STATUSES
+    )
+    return Outcome(error, retry_after=retry_after, unavailable=status in UNAVAILABLE_STATUSES)
