@@ -1,9 +1,18 @@
 """One measured client per process: ``python -m benchmarks.clients '<spec as JSON>'``.
 
-The child builds the client, emits ``n`` events (on ``threads`` threads), waits until the
-client says everything is delivered (flush/join), and prints one ``RESULT {json}`` line:
-its start time, caller cost (wall and CPU), CPU seconds and peak RSS (``VmHWM``). What
-arrived, and when, is measured by the receiver in its own process.
+The child builds the client, emits ``n`` events (on ``threads`` threads), and ends in one
+of two ways (``finish``):
+
+- ``flush``: it waits until the client says everything is delivered (flush/join), then
+  prints one ``RESULT {json}`` line: its start time, caller cost (wall and CPU), CPU
+  seconds (the whole process: caller and background threads) and peak RSS (``VmHWM``).
+- ``exit``: it prints ``RESULT`` right after the emit loop (with the process CPU time at
+  the first emit), then does what a short-lived job does before it returns (see
+  :meth:`Adapter.at_exit`) and exits normally; whatever is still undelivered is up to the
+  client's own exit handling. The harness reaps the process with ``wait4`` and takes its
+  total CPU time and peak RSS from the kernel.
+
+What arrived, and when, is measured by the receiver in its own process.
 
 Every client sends the same event (see :mod:`benchmarks.workload`) with default settings
 unless its name says otherwise. The SDKs' own loggers get a ``NullHandler``, as
@@ -45,10 +54,15 @@ class Spec:
     n: int
     url: str  # the receiver's base URL, http://127.0.0.1:PORT
     threads: int = 1
+    finish: str = "flush"  # "flush": wait for delivery; "exit": end as a short-lived job does
 
 
 class Adapter:
-    """A client under test: ``emit`` one event, ``finish`` = deliver everything and stop."""
+    """A client under test: ``emit`` one event, ``finish`` = deliver everything and stop.
+
+    ``at_exit`` is what the client's documentation asks a short-lived job to do before it
+    returns; by default the same as ``finish``.
+    """
 
     delivers = True
 
@@ -60,6 +74,9 @@ class Adapter:
 
     def finish(self) -> dict[str, Any]:
         return {}
+
+    def at_exit(self) -> None:
+        self.finish()
 
 
 def _bench_logger(handler: logging.Handler) -> logging.Logger:
@@ -100,6 +117,9 @@ class Logbridge(Adapter):
             "client_stats": stats,
             "max_queue_size": self.handler.options.max_queue_size,
         }
+
+    def at_exit(self) -> None:
+        """Nothing: ``logging.shutdown()`` at exit closes the handler, which delivers."""
 
 
 class NullHandlerBaseline(Adapter):
@@ -200,6 +220,10 @@ class PostHog(Adapter):
         self.client.flush(timeout_seconds=FLUSH_TIMEOUT)
         self.client.shutdown()
         return {}
+
+    def at_exit(self) -> None:
+        """``shutdown()``, as its docs ask for final process cleanup (no drain timeout)."""
+        self.client.shutdown()
 
 
 class OrjsonRequests(Adapter):
@@ -329,8 +353,8 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(spec: Spec) -> dict[str, Any]:
-    """Build the client, emit, deliver; the measurements as a dict."""
+def run(spec: Spec, report: Callable[[dict[str, Any]], None]) -> None:
+    """Build the client, emit, deliver (or exit); ``report`` gets the measurements."""
     for name in ("segment", "rudderstack", "posthog"):
         logging.getLogger(name).addHandler(logging.NullHandler())
     pool = make_pool()
@@ -345,27 +369,41 @@ def run(spec: Spec) -> dict[str, Any]:
         caller_cpu = time.thread_time() - thread_cpu
     else:
         start, emitted, caller_cpu = _run_threads(emit, pool, spec.n, spec.threads)
-    details = adapter.finish()
-    done = time.monotonic()
-    cpu = _cpu_seconds() - cpu_before
-    return {
+    result: dict[str, Any] = {
         "spec": dataclasses.asdict(spec),
         "start": start,
         "emitted": emitted,
-        "done": done,
         "caller_us": (emitted - start) / spec.n * 1e6,
         "caller_cpu_us": caller_cpu / spec.n * 1e6,
-        "cpu_seconds": cpu,
-        "cpu_seconds_total": _cpu_seconds(),
-        "peak_rss_kib": peak_rss_kib(),
-        "details": details,
+        "cpu_before": cpu_before,
     }
+    if spec.finish == "exit":
+        # The rest (delivery at exit, CPU, RSS) is measured by the harness and the receiver.
+        report({**result, "details": {}})
+        adapter.at_exit()
+        return
+    details = adapter.finish()
+    done = time.monotonic()
+    cpu = _cpu_seconds() - cpu_before
+    report(
+        {
+            **result,
+            "done": done,
+            "cpu_seconds": cpu,
+            "cpu_seconds_total": _cpu_seconds(),
+            "peak_rss_kib": peak_rss_kib(),
+            "details": details,
+        }
+    )
 
 
 def main(argv: list[str]) -> int:
     spec = Spec(**json.loads(argv[1]))
-    result = run(spec)
-    print("RESULT " + json.dumps(result, default=str), flush=True)
+
+    def report(result: dict[str, Any]) -> None:
+        print("RESULT " + json.dumps(result, default=str), flush=True)
+
+    run(spec, report)
     return 0
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import select
+import selectors
 import statistics
 import subprocess
 import sys
@@ -46,15 +47,19 @@ class Scenario:
     threads: int = 1
     latency_ms: float = 0.0
     reps: int = 3
+    finish: str = "flush"  # "exit": the child exits normally after emitting (clients.py)
 
     @property
     def label(self) -> str:
         extra = f" threads={self.threads}" if self.threads > 1 else ""
         extra += f" latency={self.latency_ms:g}ms" if self.latency_ms else ""
+        extra += " exit" if self.finish == "exit" else ""
         return f"{self.group} {self.client} n={self.n:,}{extra}"
 
 
 ALL_CLIENTS = ("logbridge", *report.PEERS, *report.BASELINES)
+#: The clients of the latency scenarios: the ones that deliver everything they keep.
+LATENCY_CLIENTS = ("logbridge", "segment_bigq", "rudderstack", "posthog", "orjson_requests")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +73,7 @@ class Plan:
 
 
 def make_plan(quick: bool) -> Plan:
-    """The scenarios of a full run (11-16 minutes on 2 cores) or of ``--quick`` (~20 s)."""
+    """The scenarios of a full run (~20 minutes on 2 cores) or of ``--quick`` (~1 minute)."""
     if quick:
         n, reps = 2_000, 1
         scenarios = [Scenario("burst", client, n, reps=reps) for client in ALL_CLIENTS]
@@ -76,6 +81,10 @@ def make_plan(quick: bool) -> Plan:
             Scenario("threads", "logbridge", n, threads=8, reps=reps),
             Scenario("latency", "logbridge", n, latency_ms=2.0, reps=reps),
             Scenario("latency", "segment", n, latency_ms=2.0, reps=reps),
+            *(
+                Scenario("latency", client, n, latency_ms=50.0, reps=reps, finish="exit")
+                for client in ("logbridge", "segment_bigq")
+            ),
             Scenario("scale", "logbridge", 1_000, reps=reps),
             Scenario("scale", "logbridge", 20_000, reps=reps),
         ]
@@ -90,14 +99,82 @@ def make_plan(quick: bool) -> Plan:
         Scenario("latency", client, 20_000, latency_ms=2.0)
         for client in ("logbridge", "segment", "rudderstack", "posthog", "orjson_requests")
     ]
+    # Real-world latency, ended as a short-lived job ends: mostly waiting, so fewer reps.
+    scenarios += [
+        Scenario("latency", client, 20_000, latency_ms=50.0, reps=2, finish="exit")
+        for client in LATENCY_CLIENTS
+    ]
+    scenarios += [
+        Scenario("latency", client, 100_000, latency_ms=50.0, reps=1, finish="exit")
+        for client in LATENCY_CLIENTS
+    ]
+    scenarios += [
+        Scenario("latency", client, 20_000, latency_ms=200.0, reps=1, finish="exit")
+        for client in ("logbridge", "segment_bigq")
+    ]
     scenarios += [
         Scenario("scale", "logbridge", 10_000),
         Scenario("scale", "logbridge", 1_000_000, reps=big_reps),
     ]
     notes = [
-        f"scale N=1,000,000 runs {big_reps} reps (not 3) to keep the full run within ~15 minutes.",
+        f"scale N=1,000,000 runs {big_reps} reps (not 3) to keep the full run within ~20 minutes.",
+        "latency 50 ms at N=20,000 runs 2 reps, at N=100,000 and 200 ms 1 rep: those runs "
+        "are mostly waiting on the receiver's delay, which does not drift with the machine.",
     ]
     return Plan("full", scenarios, (20_000, 100_000), 100_000, (10_000, 1_000_000), notes)
+
+
+@dataclasses.dataclass
+class Child:
+    """A finished child: exit code, output, and the kernel's account of its resources."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    cpu_seconds: float  # user + system, every thread, from start to exit
+    max_rss_kib: int
+    ended: float  # time.monotonic() when it was reaped
+
+
+def run_child(argv: list[str], env: dict[str, str], timeout: float) -> Child:
+    """Run ``argv`` to its end and reap it with ``wait4``, so its rusage is its own.
+
+    Raises subprocess.TimeoutExpired (after killing it) when it outlives ``timeout``.
+    """
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        for stream in (process.stdout, process.stderr):
+            selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                process.kill()
+                process.wait()
+                raise subprocess.TimeoutExpired(argv, timeout)
+            for key, _ in selector.select(min(remaining, 1.0)):
+                data = os.read(key.fd, 1 << 16)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    selector.unregister(key.fileobj)
+    # Both pipes closed: the child is exiting. Reap it here, not in Popen, to get its rusage.
+    _pid, status, usage = os.wait4(process.pid, 0)
+    ended = time.monotonic()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    process.stderr.close()
+    out, err = b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
+    return Child(
+        process.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+        usage.ru_utime + usage.ru_stime, usage.ru_maxrss, ended,
+    )
 
 
 class Receiver:
@@ -208,16 +285,11 @@ def run_once(python: str, receiver: Receiver, scenario: Scenario) -> dict[str, A
         "n": scenario.n,
         "url": receiver.url,
         "threads": scenario.threads,
+        "finish": scenario.finish,
     }
     try:
-        done = subprocess.run(
-            [python, "-m", "benchmarks.clients", json.dumps(spec)],
-            cwd=ROOT,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            check=False,
+        done = run_child(
+            [python, "-m", "benchmarks.clients", json.dumps(spec)], child_env(), CHILD_TIMEOUT
         )
     except subprocess.TimeoutExpired:
         return {"error": f"child timed out after {CHILD_TIMEOUT:g}s", "busy_before": busy}
@@ -225,6 +297,14 @@ def run_once(python: str, receiver: Receiver, scenario: Scenario) -> dict[str, A
     if done.returncode != 0 or not lines:
         return {"error": f"exit {done.returncode}: {done.stderr[-1500:]}", "busy_before": busy}
     child: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    if scenario.finish == "exit":
+        # The child reported before its exit handling; the kernel saw it to the end.
+        child.update(
+            done=done.ended,
+            cpu_seconds=done.cpu_seconds - child["cpu_before"],
+            cpu_seconds_total=done.cpu_seconds,
+            peak_rss_kib=done.max_rss_kib,
+        )
     delivers = scenario.client in DELIVERING
     rx = receiver.settle(scenario.n) if delivers else receiver.stats()
     # CPU the machine spent during the sample beyond the child's and the receiver's own:
@@ -242,7 +322,11 @@ def run_once(python: str, receiver: Receiver, scenario: Scenario) -> dict[str, A
         "stderr_tail": done.stderr[-500:],
         "busy_before": busy,
         "foreign_cpu_share": foreign / max(1e-3, time.monotonic() - began),
+        "child_cpu_s_whole": done.cpu_seconds,
+        "exit_s": done.ended - child["emitted"],
     }
+    if not delivers:  # a baseline that sends nothing: its CPU per event emitted
+        sample["cpu_per_delivered_us"] = child["cpu_seconds"] / scenario.n * 1e6
     if delivers:
         e2e = None if rx["last_new_at"] is None else rx["last_new_at"] - child["start"]
         received = rx["messages"]
@@ -252,6 +336,9 @@ def run_once(python: str, receiver: Receiver, scenario: Scenario) -> dict[str, A
             dup=rx["duplicates"],
             e2e_s=e2e,
             eps=rx["unique"] / e2e if e2e else None,
+            cpu_per_delivered_us=(
+                child["cpu_seconds"] / rx["unique"] * 1e6 if rx["unique"] else None
+            ),
             wire_per_event=rx["wire_bytes"] / received if received else None,
             body_per_event=rx["body_bytes"] / received if received else None,
             receiver_cpu_share=rx["cpu_seconds"] / e2e if e2e else None,
@@ -286,6 +373,8 @@ def summarise(scenario: Scenario, samples: list[dict[str, Any]]) -> dict[str, An
         "body_per_event",
         "client_dropped",
         "receiver_cpu_share",
+        "cpu_per_delivered_us",
+        "exit_s",
     ):
         row[field] = _median(good, field)
     losts = [s["lost"] for s in good if s.get("lost") is not None]
@@ -458,7 +547,9 @@ def _describe(sample: dict[str, Any]) -> str:
         text += f", e2e {sample['e2e_s']:.2f}s, {sample['eps']:,.0f} ev/s"
     if "lost" in sample:
         text += f", lost {sample['lost']:,}"
-    return text + f", rss {sample['rss_mb']:.0f} MB"
+    if sample.get("cpu_per_delivered_us") is not None:
+        text += f", CPU {sample['cpu_per_delivered_us']:.1f} µs/ev"
+    return text + f", exit {sample['exit_s']:.1f}s, rss {sample['rss_mb']:.0f} MB"
 
 
 if __name__ == "__main__":
