@@ -110,6 +110,14 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _batch(self, path: str) -> None:
         """Read, check and record one batch request, or inject a fault."""
+        recorder = self.server.service.recorder
+        recorder.batch_started()
+        try:
+            self._take_batch(path)
+        finally:
+            recorder.batch_ended()
+
+    def _take_batch(self, path: str) -> None:
         service = self.server.service
         latency = service.injector.faults.latency
         if latency and service.stopping.wait(latency):

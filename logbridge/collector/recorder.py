@@ -61,6 +61,8 @@ class Recorder:
         self._without_id = 0
         self._batches = 0
         self._faults: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        self._active = 0  # batch requests being handled right now
+        self._max_active = 0  # the most handled at once since the last reset
 
     # -- sinks
 
@@ -81,6 +83,17 @@ class Recorder:
         return self._echo is not None
 
     # -- recording
+
+    def batch_started(self) -> None:
+        """A batch request arrived (before any latency): count it as in flight."""
+        with self._cond:
+            self._active += 1
+            self._max_active = max(self._max_active, self._active)
+
+    def batch_ended(self) -> None:
+        """A batch request was answered (or dropped): no longer in flight."""
+        with self._cond:
+            self._active = max(0, self._active - 1)
 
     def record_request(self, record: RequestRecord) -> None:
         """Record a request that delivered no messages (an error, a fault, a 404...)."""
@@ -129,9 +142,11 @@ class Recorder:
                 self._echo = None
 
     def reset(self) -> None:
-        """Forget everything recorded."""
+        """Forget everything recorded (requests in flight stay counted as in flight)."""
         with self._cond:
+            active = self._active
             self._clear()
+            self._active = self._max_active = active
             self._cond.notify_all()
 
     # -- reading
@@ -173,6 +188,7 @@ class Recorder:
                 "invalid": len(self._invalid),
                 "requests": len(self._requests),
                 "batches": self._batches,
+                "max_concurrent_batches": self._max_active,
                 "faults": dict(self._faults),
                 "by_message_id": dict(self._repeated),
             }
