@@ -13,9 +13,12 @@ from collections.abc import Sequence
 LEVELS = (1, 2, 3, 4, 5, 6, 9)
 
 
-def measure(bodies: Sequence[bytes], events: int, repeat: int = 5) -> list[tuple[int, float, float]]:
+Row = tuple[int, float, float]
+
+
+def measure(bodies: Sequence[bytes], events: int, repeat: int = 5) -> list[Row]:
     """``(level, CPU µs per event, compressed bytes per event)`` for each level."""
-    rows = []
+    rows: list[Row] = []
     for level in LEVELS:
         best = float("inf")
         size = 0
@@ -27,7 +30,7 @@ def measure(bodies: Sequence[bytes], events: int, repeat: int = 5) -> list[tuple
     return rows
 
 
-def table(rows: Sequence[tuple[int, float, float]], raw_per_event: float) -> str:
+def table(rows: Sequence[Row], raw_per_event: float) -> str:
     """The rows as markdown, with the uncompressed size for scale."""
     lines = [
         f"| gzip level | CPU µs/event | bytes/event (raw {raw_per_event:.0f}) |",
