@@ -4,8 +4,9 @@ One :meth:`HttpDestination.send` is one POST. Several may run at once, on differ
 threads (the sender keeps ``max_in_flight`` requests going): each thread gets its own
 ``requests.Session`` (one keep-alive connection each), since a session is not meant to be
 shared by concurrent requests. A ``session`` given by the user is the only one used, so
-its requests go one at a time (:attr:`HttpDestination.thread_safe` is False). Retrying, backing off and giving up are
-the sender's decisions (:mod:`logbridge.delivery.sender`); a destination only says what
+its requests go one at a time (:attr:`HttpDestination.thread_safe` is False).
+
+Retrying, backing off and giving up are the sender's decisions (:mod:`logbridge.delivery.sender`); a destination only says what
 one request gave, as an :class:`~logbridge.destinations.base.Outcome`.
 """
 
