@@ -6,8 +6,9 @@ threads (the sender keeps ``max_in_flight`` requests going): each thread gets it
 shared by concurrent requests. A ``session`` given by the user is the only one used, so
 its requests go one at a time (:attr:`HttpDestination.thread_safe` is False).
 
-Retrying, backing off and giving up are the sender's decisions (:mod:`logbridge.delivery.sender`); a destination only says what
-one request gave, as an :class:`~logbridge.destinations.base.Outcome`.
+Retrying, backing off and giving up are the sender's decisions
+(:mod:`logbridge.delivery.sender`); a destination only says what one request gave, as an
+:class:`~logbridge.destinations.base.Outcome`.
 """
 
 from __future__ import annotations
