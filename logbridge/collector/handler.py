@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from logbridge.collector.batch import basic_user, open_batch, sort_messages
 from logbridge.collector.body import Reject, read_body, wire_limit
 from logbridge.collector.faults import FaultInjector, FaultKind, Faults
+from logbridge.collector.oauth import TOKEN_PATH, TokenIssuer, bearer_token
 from logbridge.collector.recorder import Recorder, RequestRecord, compact_json
 
 if TYPE_CHECKING:
@@ -38,9 +39,11 @@ class Service:
         faults: Faults,
         max_body_bytes: int,
         max_message_bytes: int,
+        oauth: TokenIssuer | None = None,
     ) -> None:
         """Bundle what the handlers need."""
         self.write_key = write_key
+        self.oauth = oauth
         self.injector = FaultInjector(faults)
         self.max_body_bytes = max_body_bytes
         self.max_message_bytes = max_message_bytes
@@ -82,6 +85,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         path = self._path()
         if _is_batch_path(path):
             self._batch(path)
+        elif path == TOKEN_PATH and self.server.service.oauth is not None:
+            self._token(self.server.service.oauth)
         else:
             self._refuse(path)
 
@@ -125,12 +130,20 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault is not None:
             self._inject(path, fault, len(wire))
             return
+        write_key = service.write_key
+        token = bearer_token(self.headers.get("Authorization"))
+        if token is not None:  # an OAuth bearer token stands for the write key
+            problem = service.oauth.check(token) if service.oauth else "no token endpoint here"
+            if problem is not None:
+                self._reject(path, Reject(401, problem), body_bytes=len(wire))
+                return
+            write_key = None
         try:
             body = open_batch(
                 wire,
                 encoding,
                 user=basic_user(self.headers.get("Authorization")),
-                write_key=service.write_key,
+                write_key=write_key,
                 max_body_bytes=service.max_body_bytes,
             )
         except Reject as reject:
@@ -144,6 +157,25 @@ class RequestHandler(BaseHTTPRequestHandler):
         record = self._make_record(path, 200, len(wire), len(batch))
         recorder.record_batch(record, messages, invalid, lines)
         self._reply(200, {"success": True})
+
+    def _token(self, issuer: TokenIssuer) -> None:
+        """Answer ``POST /token``: a bearer token for a good client assertion."""
+        try:
+            body = read_body(self.rfile, self.headers, 64 * 1024)
+        except Reject as reject:
+            self._reject(TOKEN_PATH, reject, body_bytes=reject.body_bytes)
+            return
+        # The aud the client signed is the auth server it was given: this collector's URL.
+        address, port = self.server.server_address[:2]
+        address = address if isinstance(address, str) else address.decode()
+        name = f"[{address}]" if ":" in address else address
+        audiences = [f"http://{name}:{port}"]
+        host = self.headers.get("Host")
+        if host:
+            audiences.append(f"http://{host}")
+        status, payload, headers = issuer.answer(body, self.headers.get("Content-Type"), audiences)
+        self._record_request(TOKEN_PATH, status, len(body))
+        self._reply(status, payload, headers)
 
     def _inject(self, path: str, fault: FaultKind, body_bytes: int) -> None:
         """Answer a request hit by ``fault``: an error status, or a reset connection."""
