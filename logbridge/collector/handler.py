@@ -287,5 +287,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, on the token endpoint's clock when it has one (tests move it)."""
+        oauth = self.server.service.oauth
+        if timestamp is None and oauth is not None:
+            timestamp = oauth.clock()
+        return super().date_time_string(timestamp)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: the collector reports through its echo stream, not stderr."""
