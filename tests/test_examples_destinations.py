@@ -69,7 +69,8 @@ class TestWriteKeyExamples:
         """destination_rudderstack.py sends to <data plane>/v1/batch with its write key."""
         collector = collector_factory(write_key="rudder-key")
         run = run_example(
-            "rudderstack", RUDDERSTACK_WRITE_KEY="rudder-key", RUDDERSTACK_DATA_PLANE_URL=collector.url
+            "rudderstack",
+            RUDDERSTACK_WRITE_KEY="rudder-key", RUDDERSTACK_DATA_PLANE_URL=collector.url,
         )
         assert_delivered(run, collector)
         assert set(batch_requests(collector)) == {("/v1/batch", "rudder-key", "Basic")}
