@@ -84,7 +84,9 @@ class TestWriteKeyExamples:
     def test_dreamdata(self, collector_factory: CollectorFactory):
         """destination_dreamdata.py sends with the source key as the Basic user."""
         collector = collector_factory(write_key="dreamdata-key")
-        run = run_example("dreamdata", "--endpoint", collector.url, DREAMDATA_API_KEY="dreamdata-key")
+        run = run_example(
+            "dreamdata", "--endpoint", collector.url, DREAMDATA_API_KEY="dreamdata-key"
+        )
         assert_delivered(run, collector)
         assert set(batch_requests(collector)) == {("/v1/batch", "dreamdata-key", "Basic")}
 
