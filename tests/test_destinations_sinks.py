@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import logbridge
 from logbridge.destinations.base import Destination
 from logbridge.destinations.sinks import (
     LOCAL_LIMITS,
@@ -23,6 +24,7 @@ from logbridge.destinations.sinks import (
     describe,
 )
 from logbridge.errors import ConfigurationError
+from tests.support import analytics_logger, wait_until
 
 TRACK = {
     "type": "track", "event": "Signed Up", "userId": "user-1", "messageId": "m-1",
@@ -202,3 +204,71 @@ class TestMemory:
         sink.send(encoded(TRACK), timeout=1)
         sink.clear()
         assert sink.messages == [] and sink.batch_sizes == []
+
+
+class TestThroughLogging:
+    """The sinks sit behind the same handler, batching, callbacks and stats as Segment."""
+
+    def test_memory_is_reachable_from_the_handler(self):
+        """destination='memory': the handler's listener holds the messages logged."""
+        with analytics_logger(None, destination="memory", write_key=None) as (log, handler):
+            log.info("Signed Up", extra={"user_id": "user-1", "plan": "pro"})
+            log.info("identify", extra={"user_id": "user-1", "traits": {"email": "a@b.c"}})
+            handler.flush()
+            memory = handler.listener.destination
+            assert isinstance(memory, MemoryDestination)
+            assert memory.wait_for(2)
+            assert [m["type"] for m in memory.messages] == ["track", "identify"]
+            assert memory.messages[0]["properties"] == {"plan": "pro"}
+
+    def test_an_instance_of_ones_own(self):
+        """A MemoryDestination passed in is the one that receives."""
+        memory = MemoryDestination()
+        with analytics_logger(None, destination=memory, write_key=None) as (log, handler):
+            log.info("Signed Up", extra={"user_id": "user-1"})
+            handler.flush()
+            assert memory.wait_for(1)
+
+    def test_stats_and_callbacks_are_shared(self):
+        """Sent counts and on_success work for a sink as for a network destination."""
+        delivered: list[int] = []
+        with analytics_logger(
+            None, destination="memory", write_key=None, flush_at=3,
+            on_success=lambda messages: delivered.append(len(messages)),
+        ) as (log, handler):
+            for number in range(7):
+                log.info("Tick", extra={"user_id": "user-1", "n": number})
+            handler.flush()
+            assert wait_until(lambda: handler.stats()["sent"] == 7)
+            assert sum(delivered) == 7
+            assert max(handler.listener.destination.batch_sizes) <= 3
+
+    def test_jsonl_file(self, tmp_path: Path):
+        """destination='jsonl' appends every logged message to jsonl_path."""
+        path = tmp_path / "events.jsonl"
+        with analytics_logger(
+            None, destination="jsonl", jsonl_path=str(path), write_key=None
+        ) as (log, handler):
+            log.info("Signed Up", extra={"user_id": "user-1"})
+            log.info("page", extra={"user_id": "user-1", "page_name": "Home"})
+            handler.flush()
+            assert wait_until(lambda: len(path.read_text().splitlines()) == 2)
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [(e["type"], e.get("event"), e.get("name")) for e in events] == [
+            ("track", "Signed Up", None), ("page", None, "Home"),
+        ]
+
+    def test_jsonl_without_a_path_fails_at_start_up(self):
+        """The handler refuses destination='jsonl' without jsonl_path, naming it."""
+        with pytest.raises(ConfigurationError, match="jsonl_path"):
+            logbridge.AnalyticsHandler(destination="jsonl")
+
+    def test_console_lines(self, capsys: pytest.CaptureFixture[str]):
+        """destination='console' prints one line per logged message on stderr."""
+        with analytics_logger(None, destination="console", write_key=None) as (log, handler):
+            log.info("Signed Up", extra={"user_id": "user-1"})
+            handler.flush()
+            assert wait_until(lambda: handler.stats()["sent"] == 1)
+        lines = [line for line in capsys.readouterr().err.splitlines()
+                 if line.startswith("logbridge: track")]
+        assert len(lines) == 1 and '"Signed Up"' in lines[0]
