@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import queue
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +31,7 @@ from logbridge.destinations.oauth import (
 from logbridge.destinations.segment import SegmentDestination
 from logbridge.errors import ConfigurationError
 from tests.oauth_support import CLIENT_ID, KEY_ID, key_pair, leaks, new_key_pair
+from tests.support import ROOT
 
 CollectorFactory = Callable[..., Collector]
 ITEM = b'{"type":"track","event":"Signed Up","userId":"user-1","messageId":"m-%d"}'
@@ -446,3 +450,38 @@ class TestTokenEndpoint:
             headers={"Authorization": "Bearer x", "Content-Type": "application/json"},
         )
         assert response.status_code == 401
+
+
+class TestCommandLine:
+    """``logbridge collect --oauth-public-key`` serves the token endpoint."""
+
+    def test_collect_issues_tokens(self, tmp_path: Path):
+        """A client gets a token from the command-line collector and delivers a batch with it."""
+        _, public = key_pair().write(tmp_path)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "logbridge", "collect", "--port", "0", "--quiet",
+             "--oauth-public-key", str(public), "--oauth-client-id", CLIENT_ID],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(ROOT),
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()],
+                                  daemon=True)
+        reader.start()
+        try:
+            line = ""
+            while "OAuth tokens at" not in line:
+                line = lines.get(timeout=20)
+            base = line.split("oauth_auth_server=")[1].rstrip(")\n")
+            key = load_private_key(key_pair().private_pem)
+            auth = OAuth(CLIENT_ID, key, KEY_ID, auth_server=base)
+            sender = SegmentDestination(base + "/v1/batch", HttpSettings(), auth)
+            assert sender.send([item(1)], timeout=5).ok
+            process.send_signal(signal.SIGINT)
+            while "stopped:" not in line:
+                line = lines.get(timeout=20)
+            assert "received 1," in line
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
