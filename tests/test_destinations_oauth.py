@@ -212,6 +212,35 @@ class TestTokens:
         assert collector.oauth is not None and collector.oauth.issued == 1
 
 
+class TestLifecycle:
+    """A destination passes fork and close on to its OAuth."""
+
+    def test_after_fork_the_token_is_kept_and_requests_work(
+        self, collector_factory: CollectorFactory
+    ):
+        """reset_after_fork (in a forked child) keeps the token and makes a new session."""
+        collector = oauth_collector(collector_factory)
+        auth = client(collector)
+        sender = destination(collector, auth)
+        assert sender.send([item(1)], timeout=5).ok
+        inherited = auth._session
+        sender.reset_after_fork()
+        assert auth._session is not inherited
+        assert sender.send([item(2)], timeout=5).ok
+        assert collector.oauth is not None and collector.oauth.issued == 1
+
+    def test_close_closes_the_token_session(self, collector_factory: CollectorFactory):
+        """Closing the destination closes the OAuth session's connections too."""
+        collector = oauth_collector(collector_factory)
+        auth = client(collector)
+        sender = destination(collector, auth)
+        assert sender.send([item(1)], timeout=5).ok
+        pool = auth._session.get_adapter(collector.url).poolmanager
+        assert len(pool.pools) == 1
+        sender.close()
+        assert len(pool.pools) == 0
+
+
 class TestRefusals:
     """A refused token is replaced once; token-endpoint failures say what the server said."""
 

@@ -231,3 +231,11 @@ class TestOAuthEndToEnd:
                 destination="dreamdata", oauth_client_id=CLIENT_ID,
                 oauth_client_key=str(tmp_path / "nope.pem"), oauth_key_id=KEY_ID,
             )
+
+    def test_key_without_client_id_fails_at_start_up(self):
+        """OAuth settings without oauth_client_id are refused, naming it, not ignored."""
+        with pytest.raises(ConfigurationError, match="oauth_client_id is missing"):
+            logbridge.AnalyticsHandler(
+                destination="segment", write_key="k",
+                oauth_client_key=key_pair().private_pem, oauth_key_id=KEY_ID,
+            )

@@ -108,8 +108,7 @@ class TokenError(DeliveryError):
         retry_after: float | None = None,
         clock_off: bool = False,
     ) -> None:
-        super().__init__(reason, status=status, retryable=retryable)
-        self.retry_after = retry_after
+        super().__init__(reason, status=status, retryable=retryable, retry_after=retry_after)
         self.clock_off = clock_off
 
 
@@ -332,7 +331,7 @@ class OAuth:
         self._expires_at = now + expires_in
 
     def _refusal(self, status: int, text: str, retry_after: str | None) -> TokenError:
-        from ..retry import parse_retry_after
+        from ..delivery.retry import parse_retry_after
 
         code, description = _server_words(text)
         words = ": ".join(part for part in (code, description) if part) or "no reason given"

@@ -2,13 +2,18 @@
 
 Each preset's URL and limits live here, with their sources:
 
-- Segment: 32 KB a message, 500 KB a request, 2,500 messages a request (more are
-  answered 200 and dropped); https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/
-  (US) and https://segment.com/docs/guides/regional-segment/ (EU).
+- Segment: 32 KB a message and 500 KB a request ("Max request size"), at most 2,500
+  messages a request (more are answered 200 and dropped: "Errors", segment-docs #7023);
+  https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/ (US)
+  and https://segment.com/docs/guides/regional-segment/ (EU).
 - RudderStack: ``<data plane>/v1/batch``; 4,000 KB a request, its gateway's
-  ``Gateway.maxReqSizeInKB`` default (rudder-server ``config/config.yaml``).
-- Dreamdata: https://api.dreamdata.cloud/v1/batch, 500 KB a request
-  (docs.dreamdata.io, server-side analytics APIs).
+  ``Gateway.maxReqSizeInKB: 4000`` default (rudder-server ``config/config.yaml``), read as
+  ``* 1024`` bytes by the gateway. The 32 KB and 2,500-message caps are Segment's, kept
+  as a safe bound: RudderStack documents none lower.
+- Dreamdata: https://api.dreamdata.cloud/v1/batch, "batch events of up to 500kb worth of
+  data (the total size of the body of the request)"
+  (https://docs.dreamdata.io/article/tvjra874l2-server-side-analytics-apis); no message
+  or count limit is documented, so Segment's are kept.
 """
 
 from __future__ import annotations
@@ -83,11 +88,16 @@ def encode_body(items: Sequence[bytes], sent_at: str) -> bytes:
 
 
 def segment_auth(options: Options) -> Auth | None:
-    """OAuth 2 when a client id is configured, else Basic auth with the write key."""
-    if options.oauth_client_id:
-        from .oauth import OAuth
+    """OAuth 2 when any ``oauth_*`` option is set, else Basic auth with the write key.
 
-        return OAuth.from_options(options)
+    ``OAuth.from_options`` checks the OAuth options as a whole (a key id without a client
+    id is a mistake too) and the key, at start-up.
+    """
+    from .oauth import OAuth
+
+    oauth = OAuth.from_options(options)
+    if oauth is not None:
+        return oauth
     return BasicAuth(options.write_key) if options.write_key else None
 
 
