@@ -53,12 +53,17 @@ class Clock:
 
 
 def oauth_collector(
-    factory: CollectorFactory, faults: Faults | None = None, **issuer: Any
+    factory: CollectorFactory,
+    faults: Faults | None = None,
+    write_key: str | None = None,
+    **issuer: Any,
 ) -> Collector:
     """A collector whose token endpoint trusts the session's test key."""
     issuer.setdefault("client_id", CLIENT_ID)
     issuer.setdefault("key_id", KEY_ID)
-    return factory(oauth=TokenIssuer(key_pair().public_pem, **issuer), faults=faults)
+    return factory(
+        oauth=TokenIssuer(key_pair().public_pem, **issuer), faults=faults, write_key=write_key
+    )
 
 
 def client(collector: Collector, *, private_pem: str | None = None, **kwargs: Any) -> OAuth:
@@ -210,6 +215,37 @@ class TestTokens:
             thread.join(10)
         assert len(seen) == 8 and len(set(seen)) == 1
         assert collector.oauth is not None and collector.oauth.issued == 1
+
+
+class TestWriteKeyInTheBody:
+    """Under OAuth the write key still names the source, in the body (Segment's HTTP API)."""
+
+    def test_body_carries_the_write_key(self, collector_factory: CollectorFactory):
+        """A collector that wants a write key takes a bearer batch whose body has it."""
+        collector = oauth_collector(collector_factory, write_key="source-key")
+        sender = SegmentDestination(
+            collector.endpoint, HttpSettings(), client(collector), write_key="source-key"
+        )
+        assert sender.send([item(1)], timeout=5).ok
+        assert collector.requests[-1].auth_user is None  # no Basic auth: the token
+        assert [m["messageId"] for m in collector.messages] == ["m-1"]
+
+    def test_without_it_the_source_is_unknown(self, collector_factory: CollectorFactory):
+        """A bearer batch without writeKey is refused by a collector that wants one."""
+        collector = oauth_collector(collector_factory, write_key="source-key")
+        outcome = destination(collector, client(collector)).send([item(1)], timeout=5)
+        assert outcome.error is not None and outcome.error.status == 401
+        assert "missing write key" in str(outcome.error)
+
+    def test_the_key_counts_in_the_envelope(self):
+        """The writeKey field is part of the envelope the batch limits leave room for."""
+        plain = SegmentDestination("https://api.segment.io/v1/batch", HttpSettings())
+        keyed = SegmentDestination(
+            "https://api.segment.io/v1/batch", HttpSettings(), write_key="k" * 32
+        )
+        grown = keyed.limits.envelope_bytes - plain.limits.envelope_bytes
+        assert grown == len(b',"writeKey":""') + 32
+        assert len(keyed.body([item(1)])) - len(plain.body([item(1)])) == grown
 
 
 class TestLifecycle:

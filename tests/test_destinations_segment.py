@@ -184,12 +184,12 @@ class TestOAuthEndToEnd:
     def test_bearer_token_through_logging(
         self, name: str, collector_factory: CollectorFactory, tmp_path: Path
     ):
-        """The handler gets a token with a signed assertion and sends the batch with it."""
+        """A token from a signed assertion in the header, the write key in the body."""
         issuer = TokenIssuer(key_pair().public_pem, client_id=CLIENT_ID, key_id=KEY_ID)
-        collector = collector_factory(oauth=issuer)
+        collector = collector_factory(oauth=issuer, write_key="source-key")
         private, _ = key_pair().write(tmp_path)
         with analytics_logger(
-            collector.url, destination=name, write_key=None, oauth_client_id=CLIENT_ID,
+            collector.url, destination=name, write_key="source-key", oauth_client_id=CLIENT_ID,
             oauth_client_key=str(private), oauth_key_id=KEY_ID, oauth_auth_server=collector.url,
         ) as (log, handler):
             log.info("Signed Up", extra={"user_id": "user-1"})
@@ -214,6 +214,15 @@ class TestOAuthEndToEnd:
             assert wait_until(lambda: handler.stats()["sent"] == 1)
         tokens = [r.status for r in collector.requests if r.path == "/token"]
         assert tokens == [429, 200]
+
+    def test_rudderstack_takes_no_oauth(self):
+        """OAuth is Segment's and Dreamdata's: configured for RudderStack, it is refused."""
+        with pytest.raises(ConfigurationError, match=r"rudderstack.*not OAuth"):
+            logbridge.AnalyticsHandler(
+                destination="rudderstack", data_plane_url="https://dp.example.com",
+                write_key="k", oauth_client_id=CLIENT_ID,
+                oauth_client_key=key_pair().private_pem, oauth_key_id=KEY_ID,
+            )
 
     def test_without_the_extra_fails_at_start_up(self, monkeypatch: pytest.MonkeyPatch):
         """Without PyJWT, OAuth fails when the handler is made, naming the extra."""

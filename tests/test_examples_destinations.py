@@ -98,13 +98,13 @@ class TestOAuthExample:
         """The example's OAuth settings, with the private key in a file."""
         private, _ = key_pair().write(tmp_path)
         return {"OAUTH_CLIENT_ID": CLIENT_ID, "OAUTH_KEY_ID": KEY_ID,
-                "OAUTH_CLIENT_KEY": str(private)}
+                "OAUTH_CLIENT_KEY": str(private), "WRITE_KEY": "source-key"}
 
     def test_segment_and_dreamdata(self, collector_factory: CollectorFactory, tmp_path: Path):
-        """For both services the batch carries a Bearer token the collector issued."""
+        """For both services: a Bearer token the collector issued, the write key in the body."""
         for destination in ("segment", "dreamdata"):
             issuer = TokenIssuer(key_pair().public_pem, client_id=CLIENT_ID, key_id=KEY_ID)
-            collector = collector_factory(write_key="unused-with-oauth", oauth=issuer)
+            collector = collector_factory(write_key="source-key", oauth=issuer)
             run = run_example(
                 "oauth", "--destination", destination, "--endpoint", collector.url,
                 "--auth-server", collector.url, **self.oauth_env(tmp_path),

@@ -130,20 +130,18 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault is not None:
             self._inject(path, fault, len(wire))
             return
-        write_key = service.write_key
         token = bearer_token(self.headers.get("Authorization"))
-        if token is not None:  # an OAuth bearer token stands for the write key
+        if token is not None:  # OAuth: the token, then the body's writeKey (if one is set)
             problem = service.oauth.check(token) if service.oauth else "no token endpoint here"
             if problem is not None:
                 self._reject(path, Reject(401, problem), body_bytes=len(wire))
                 return
-            write_key = None
         try:
             body = open_batch(
                 wire,
                 encoding,
                 user=basic_user(self.headers.get("Authorization")),
-                write_key=write_key,
+                write_key=service.write_key,
                 max_body_bytes=service.max_body_bytes,
             )
         except Reject as reject:

@@ -18,10 +18,13 @@ Each preset's URL and limits live here, with their sources:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigurationError
 from ..message import format_timestamp
 from .base import Destination, Limits
 from .http import Auth, BasicAuth, HttpDestination, HttpSettings, http_settings
@@ -59,7 +62,13 @@ RUDDERSTACK_URL = "{data_plane_url}/v1/batch"
 
 
 class SegmentDestination(HttpDestination):
-    """Posts ``{"batch": [...], "sentAt": ...}`` to a Segment-compatible batch endpoint."""
+    """Posts ``{"batch": [...], "sentAt": ...}`` to a Segment-compatible batch endpoint.
+
+    With ``write_key`` the body also carries ``"writeKey"``: under OAuth the bearer token
+    names the app and the write key still names the source ("Include the access token in
+    the Authorization header as a Bearer token along with your project's write key in the
+    payload", Segment's HTTP API docs; analytics-python does the same).
+    """
 
     wire_format = "segment"
 
@@ -71,19 +80,29 @@ class SegmentDestination(HttpDestination):
         *,
         name: str = "segment",
         limits: Limits = SEGMENT_LIMITS,
+        write_key: str | None = None,
     ) -> None:
         super().__init__(url, settings, auth)
         self.name = name
-        self.limits = limits
+        self._key_field = b"" if write_key is None else b',"writeKey":' + json.dumps(
+            write_key
+        ).encode("utf-8")
+        self.limits = dataclasses.replace(
+            limits, envelope_bytes=limits.envelope_bytes + len(self._key_field)
+        )
 
     def body(self, items: Sequence[bytes]) -> bytes:
-        return encode_body(items, format_timestamp(time.time()))
+        return encode_body(items, format_timestamp(time.time()), self._key_field)
 
 
-def encode_body(items: Sequence[bytes], sent_at: str) -> bytes:
-    """The request body ``{"batch": [...], "sentAt": ...}`` from serialised messages."""
+def encode_body(items: Sequence[bytes], sent_at: str, key_field: bytes = b"") -> bytes:
+    """The request body ``{"batch": [...], "sentAt": ...}`` from serialised messages.
+
+    ``key_field`` (``,"writeKey":"..."``) is added inside the object when given.
+    """
     return b"".join(
-        (b'{"batch":[', b",".join(items), b'],"sentAt":"', sent_at.encode("ascii"), b'"}')
+        (b'{"batch":[', b",".join(items), b'],"sentAt":"', sent_at.encode("ascii"), b'"',
+         key_field, b"}")
     )
 
 
@@ -101,11 +120,18 @@ def segment_auth(options: Options) -> Auth | None:
     return BasicAuth(options.write_key) if options.write_key else None
 
 
-def _preset(name: str, url: str, limits: Limits) -> Preset:
+def _preset(name: str, url: str, limits: Limits, *, oauth: bool = True) -> Preset:
     def build(options: Options, effective_url: str | None) -> Destination:
+        auth = segment_auth(options)
+        if not oauth and auth is not None and not isinstance(auth, BasicAuth):
+            raise ConfigurationError(
+                f"destination {name!r} takes a write key, not OAuth: drop the oauth_* options"
+            )
+        # Basic auth carries the write key; a bearer token does not, so the body does.
+        key_in_body = None if isinstance(auth, BasicAuth) else options.write_key
         return SegmentDestination(
-            effective_url or url, http_settings(options), segment_auth(options),
-            name=name, limits=limits,
+            effective_url or url, http_settings(options), auth,
+            name=name, limits=limits, write_key=key_in_body,
         )
 
     return Preset(url, build)
@@ -115,5 +141,5 @@ PRESETS = {
     "segment": _preset("segment", SEGMENT_URL, SEGMENT_LIMITS),
     "segment-eu": _preset("segment-eu", SEGMENT_EU_URL, SEGMENT_LIMITS),
     "dreamdata": _preset("dreamdata", DREAMDATA_URL, DREAMDATA_LIMITS),
-    "rudderstack": _preset("rudderstack", RUDDERSTACK_URL, RUDDERSTACK_LIMITS),
+    "rudderstack": _preset("rudderstack", RUDDERSTACK_URL, RUDDERSTACK_LIMITS, oauth=False),
 }
