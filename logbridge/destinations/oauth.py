@@ -22,20 +22,25 @@ from __future__ import annotations
 
 import email.utils
 import json
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 import requests
 
-from ..errors import ConfigurationError, DeliveryError
+from ..errors import DeliveryError
 from ..report import logger
-from ..urls import is_loopback
 from .http import USER_AGENT, HttpSettings
+from .oauth_options import (
+    DEFAULT_AUTH_SERVER,
+    DEFAULT_SCOPE,
+    EU_AUTH_SERVER,
+    OAuthOptions,
+    load_private_key,
+    read_oauth_options,
+)
 
 __all__ = [
     "DEFAULT_AUTH_SERVER",
@@ -44,14 +49,11 @@ __all__ = [
     "OAuth",
     "OAuthOptions",
     "TokenError",
+    "load_private_key",
 ]
 
-DEFAULT_AUTH_SERVER = "https://oauth2.segment.io"
-EU_AUTH_SERVER = "https://oauth2.eu1.segmentapis.com"
-DEFAULT_SCOPE = "tracking_api:write"
 GRANT_TYPE = "client_credentials"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-INSTALL_HINT = "pip install 'logbridge[oauth]'"
 
 #: ``iat`` is set this far in the past, for clocks a little ahead of the server's.
 ISSUED_AT_BACKDATE = 5
@@ -68,29 +70,6 @@ REFUSED_STATUSES = frozenset({400, 401, 403})
 CREDENTIALS_REFUSED = frozenset({400, 401, 403, 415})
 #: What Segment's token server says when an assertion's iat/exp disagree with its clock.
 CLOCK_OFF_DESCRIPTIONS = frozenset({"Token is expired", "Token used before issued"})
-
-
-class OAuthOptions(Protocol):
-    """The options :meth:`OAuth.from_options` reads (a :class:`~logbridge.options.Options`)."""
-
-    @property
-    def oauth_client_id(self) -> str | None: ...
-    @property
-    def oauth_client_key(self) -> str | None: ...
-    @property
-    def oauth_key_id(self) -> str | None: ...
-    @property
-    def oauth_auth_server(self) -> str | None: ...
-    @property
-    def oauth_scope(self) -> str | None: ...
-    @property
-    def timeout(self) -> float: ...
-    @property
-    def verify(self) -> bool | str: ...
-    @property
-    def proxies(self) -> Mapping[str, str] | None: ...
-    @property
-    def session(self) -> Any: ...
 
 
 class TokenError(DeliveryError):
@@ -151,7 +130,7 @@ class OAuth:
         settings: HttpSettings | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``private_key`` is a loaded RSA key (see :func:`load_private_key`)."""
+        """``private_key`` is a loaded RSA key (see :func:`.oauth_options.load_private_key`)."""
         settings = settings or HttpSettings()
         self.client_id = client_id
         self.key_id = key_id
@@ -182,37 +161,22 @@ class OAuth:
     def from_options(
         cls, options: OAuthOptions, settings: HttpSettings | None = None
     ) -> OAuth | None:
-        """The OAuth of ``options``, or None when no ``oauth_*`` option is set.
+        """The OAuth of ``options``, or None when no ``oauth_*`` identity is set.
 
         Raises :class:`~logbridge.errors.ConfigurationError`, naming the option, when the
         client id, key or key id is missing or unusable, or the ``oauth`` extra is absent.
         """
-        client_id = _text("oauth_client_id", options.oauth_client_id)
-        key_text = _text("oauth_client_key", options.oauth_client_key)
-        key_id = _text("oauth_key_id", options.oauth_key_id)
-        if client_id is None and key_text is None and key_id is None:
+        oauth = read_oauth_options(options)
+        if oauth is None:
             return None
-        for name, value in (
-            ("oauth_client_id", client_id),
-            ("oauth_client_key", key_text),
-            ("oauth_key_id", key_id),
-        ):
-            if value is None:
-                raise ConfigurationError(
-                    f"OAuth needs oauth_client_id, oauth_client_key and oauth_key_id: "
-                    f"{name} is missing"
-                )
-        assert client_id is not None and key_text is not None and key_id is not None
-        auth_server = _auth_server(options.oauth_auth_server)
-        scope = _text("oauth_scope", options.oauth_scope) or DEFAULT_SCOPE
         if settings is None:
             settings = HttpSettings(
                 timeout=options.timeout, verify=options.verify,
                 proxies=options.proxies, session=options.session,
             )
         return cls(
-            client_id, load_private_key(key_text), key_id,
-            auth_server=auth_server, scope=scope, settings=settings,
+            oauth.client_id, oauth.private_key, oauth.key_id,
+            auth_server=oauth.auth_server, scope=oauth.scope, settings=settings,
         )
 
     # The Auth protocol ---------------------------------------------------------------
@@ -355,68 +319,6 @@ class OAuth:
         except (TypeError, ValueError, IndexError):
             return
         self._skew = time.time() - server_time
-
-
-def load_private_key(text: str) -> Any:
-    """The RSA private key in ``text``: a PEM string, or the path of a PEM file.
-
-    Raises :class:`~logbridge.errors.ConfigurationError` naming ``oauth_client_key`` (never
-    showing the key) when it cannot be read, and naming the extra when it is not installed.
-    """
-    try:
-        import jwt  # noqa: F401  (signs the assertions)
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-    except ImportError:
-        raise ConfigurationError(
-            f"OAuth (oauth_client_id) needs PyJWT with cryptography: {INSTALL_HINT}"
-        ) from None
-    if "-----BEGIN" in text:
-        pem = text.encode("utf-8")
-    else:
-        # Only a short one-line value is shown: anything else may be key material.
-        shown = repr(text) if len(text) < 256 and "\n" not in text else "(the value given)"
-        try:
-            with open(os.path.expanduser(text), "rb") as file:
-                pem = file.read()
-        except OSError as exc:
-            raise ConfigurationError(
-                f"oauth_client_key is neither a PEM private key nor a readable file: "
-                f"{shown}: {exc.strerror or type(exc).__name__}"
-            ) from None
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except Exception as exc:  # unsupported, encrypted or damaged: say which, not the key
-        raise ConfigurationError(
-            f"oauth_client_key is not an unencrypted PEM private key ({type(exc).__name__})"
-        ) from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ConfigurationError("oauth_client_key must be an RSA private key (RS256)")
-    return key
-
-
-def _text(name: str, value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{name} must be a string, got {type(value).__name__}")
-    return value.strip() or None
-
-
-def _auth_server(value: object) -> str:
-    server = _text("oauth_auth_server", value) or DEFAULT_AUTH_SERVER
-    parts = urlsplit(server)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"oauth_auth_server must be an http(s) URL, such as {DEFAULT_AUTH_SERVER}; "
-            f"got {server!r}"
-        )
-    if parts.scheme == "http" and not is_loopback(server):
-        logger.warning(
-            "logbridge: oauth_auth_server %s is plain http: tokens travel unencrypted; "
-            "use https", server,
-        )
-    return server.rstrip("/")
 
 
 def _server_words(text: str) -> tuple[str, str]:
