@@ -24,7 +24,7 @@ from logbridge.destinations.sinks import (
     describe,
 )
 from logbridge.errors import ConfigurationError
-from tests.support import analytics_logger, wait_until
+from tests.support import analytics_logger, run_python, wait_until
 
 TRACK = {
     "type": "track", "event": "Signed Up", "userId": "user-1", "messageId": "m-1",
@@ -272,3 +272,29 @@ class TestThroughLogging:
         lines = [line for line in capsys.readouterr().err.splitlines()
                  if line.startswith("logbridge: track")]
         assert len(lines) == 1 and '"Signed Up"' in lines[0]
+
+
+class TestFork:
+    """A forked child's sink works even if the parent's sender held its lock at the fork."""
+
+    def test_jsonl_and_memory_after_fork(self, tmp_path: Path):
+        """In a child forked while the sinks' locks are held, both still take a batch."""
+        path = tmp_path / "events.jsonl"
+        # A fresh interpreter: no fork of the threaded test process.
+        result = run_python(f"""
+            import json, os
+            from logbridge.destinations.sinks import JsonlDestination, MemoryDestination
+            jsonl, memory = JsonlDestination({str(path)!r}), MemoryDestination()
+            item = [json.dumps({{"type": "track", "event": "E", "userId": "u"}}).encode()]
+            with jsonl._lock, memory._changed:  # as if the sender were mid-batch
+                pid = os.fork()
+                if pid == 0:
+                    jsonl.reset_after_fork()
+                    memory.reset_after_fork()
+                    ok = jsonl.send(item, timeout=1).ok and memory.send(item, timeout=1).ok
+                    os._exit(0 if ok and len(memory.messages) == 1 else 1)
+            _, status = os.waitpid(pid, 0)
+            print("child", os.waitstatus_to_exitcode(status))
+        """, timeout=30)
+        assert "child 0" in result.stdout, result.stderr
+        assert json.loads(path.read_text())["event"] == "E"

@@ -136,6 +136,10 @@ class JsonlDestination(LocalDestination):
                 return Outcome(error)
         return Outcome()
 
+    def reset_after_fork(self) -> None:
+        """A new lock in a forked child (the parent's may have been held); the file stays."""
+        self._lock = threading.Lock()
+
     def close(self) -> None:
         """Close the file; a later batch opens it again."""
         with self._lock:
@@ -160,6 +164,10 @@ class MemoryDestination(LocalDestination):
 
     def __repr__(self) -> str:
         return f"MemoryDestination({len(self._messages)} messages)"
+
+    def reset_after_fork(self) -> None:
+        """A new condition in a forked child (the parent's may have been held)."""
+        self._changed = threading.Condition()
 
     @property
     def messages(self) -> list[dict[str, Any]]:
