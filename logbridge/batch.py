@@ -14,20 +14,30 @@ __all__ = ["Batch"]
 class Batch:
     """Serialised messages waiting to be sent together.
 
-    Full at ``max_count`` messages; a message that would take the body (its
-    ``envelope_bytes``, the messages and a separator between two) over ``max_bytes``
-    does not fit and starts the next batch; due ``max_age`` seconds after its first
-    message.
+    Ready at ``ready_at`` messages (``flush_at``: it may leave), full at ``max_count``
+    (it must leave: the destination takes no more in one request); a message that would
+    take the body (its ``envelope_bytes``, the messages and a separator between two) over
+    ``max_bytes`` does not fit and starts the next batch; due ``max_age`` seconds after its
+    first message. Whoever drives the batch decides whether a ready batch leaves or keeps
+    filling: with messages waiting, a batch fills up to the destination's limits.
     """
 
     __slots__ = (
         "_envelope", "_started", "items", "max_age", "max_bytes", "max_count", "nbytes",
+        "ready_at",
     )
 
     def __init__(
-        self, max_count: int, max_age: float, max_bytes: int, envelope_bytes: int = 0
+        self,
+        max_count: int,
+        max_age: float,
+        max_bytes: int,
+        envelope_bytes: int = 0,
+        *,
+        ready_at: int | None = None,
     ) -> None:
         self.max_count = max_count
+        self.ready_at = max_count if ready_at is None else min(ready_at, max_count)
         self.max_age = max_age
         self.max_bytes = max_bytes
         self.items: list[bytes] = []
@@ -37,10 +47,10 @@ class Batch:
 
     @classmethod
     def for_destination(cls, limits: Limits, flush_at: int, flush_interval: float) -> Batch:
-        """A batch of at most ``flush_at`` messages, within a destination's request limits."""
+        """A batch ready at ``flush_at`` messages, full at a destination's request limits."""
         return cls(
-            min(flush_at, limits.max_request_count), flush_interval,
-            limits.max_request_bytes, limits.envelope_bytes,
+            limits.max_request_count, flush_interval, limits.max_request_bytes,
+            limits.envelope_bytes, ready_at=flush_at,
         )
 
     def __len__(self) -> int:
@@ -58,8 +68,13 @@ class Batch:
         self.items.append(item)
 
     @property
+    def ready(self) -> bool:
+        """Whether the batch holds ``ready_at`` messages: it may leave."""
+        return len(self.items) >= self.ready_at
+
+    @property
     def full(self) -> bool:
-        """Whether the batch holds ``max_count`` messages."""
+        """Whether the batch holds ``max_count`` messages: it must leave."""
         return len(self.items) >= self.max_count
 
     def due_at(self) -> float | None:

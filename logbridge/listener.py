@@ -95,7 +95,7 @@ class AnalyticsListener(logging.handlers.QueueListener):
             self.destination, self.sender.enqueue,
             flush_at=options.flush_at, flush_interval=options.flush_interval,
             context=options.context, on_error=options.on_error,
-            stats=self.stats, reporter=self.reporter,
+            stats=self.stats, reporter=self.reporter, backlog=self._has_backlog,
         )
         if standalone:
             self.start()
@@ -212,6 +212,10 @@ class AnalyticsListener(logging.handlers.QueueListener):
 
     def _get_deadline(self) -> float | None:
         return self._deadline
+
+    def _has_backlog(self) -> bool:
+        """Whether records are waiting in the queue (the current batch may grow)."""
+        return self._queue_size() > 0
 
     def _queue_size(self) -> int:
         # A queue handed over by dictConfig may not count: multiprocessing queues raise

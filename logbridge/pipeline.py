@@ -38,8 +38,10 @@ class Pipeline:
         on_error: Callable[..., object] | None,
         stats: Stats,
         reporter: Reporter,
+        backlog: Callable[[], bool] = lambda: False,
     ) -> None:
         self.destination = destination
+        self.backlog = backlog
         self.context = context
         self.on_error = on_error
         self.stats = stats
@@ -65,7 +67,8 @@ class Pipeline:
             if not batch.fits(item):
                 self.flush()
             batch.add(item, time.monotonic())
-            if batch.full:
+            # A ready batch keeps filling while records wait: one request instead of many.
+            if batch.full or (batch.ready and not self.backlog()):
                 self.flush()
 
     def due_at(self) -> float | None:

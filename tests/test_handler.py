@@ -173,9 +173,10 @@ class TestBatching:
     def test_flush_by_count(self, collector: Collector) -> None:
         """flush_at messages make one request without waiting for the interval."""
         with analytics_logger(collector.endpoint, flush_at=5, flush_interval=3600) as (log, _):
-            for i in range(10):
-                log.info("Tick", extra={"user_id": "u1", "i": i})
-            assert collector.wait_for(10, timeout=10)
+            for burst in range(2):
+                for i in range(5):
+                    log.info("Tick", extra={"user_id": "u1", "i": i})
+                assert collector.wait_for(5 * (burst + 1), timeout=10)
             assert [r.message_count for r in collector.requests] == [5, 5]
 
     def test_flush_by_interval(self, collector: Collector) -> None:

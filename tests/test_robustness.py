@@ -107,9 +107,9 @@ class TestCallbacks:
         with analytics_logger(
             collector.endpoint, write_key="wrong", on_error=on_error, flush_at=1
         ) as (log, handler):
-            for i in range(3):
+            for i in range(3):  # one batch each: flushed one by one
                 log.info("Rejected", extra={"user_id": "u1", "i": i})
-            assert handler.flush(timeout=30)
+                assert handler.flush(timeout=30)
             assert handler.listener.sender.running
             stats: dict[str, Any] = handler.stats()
         assert stats["dropped"]["rejected"] == 3

@@ -140,7 +140,9 @@ class TestProxiesAndSessions:
             log.info("Custom", extra={"user_id": "u1"})
             log.info("Custom", extra={"user_id": "u2"})
             assert h.flush(timeout=30)
-        assert CountingSession.posts == 2
+        # Every request went through it (one or two: a backlog may fill one batch with both).
+        assert CountingSession.posts == len(collector.requests) >= 1
+        assert len(collector.messages) == 2
         assert all(r.headers.get("X-Tenant") == "acme" for r in collector.requests)
         assert all(r.auth_user == "test-key" for r in collector.requests)
 
