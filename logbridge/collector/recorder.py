@@ -188,6 +188,7 @@ class Recorder:
                 "invalid": len(self._invalid),
                 "requests": len(self._requests),
                 "batches": self._batches,
+                "concurrent_batches": self._active,
                 "max_concurrent_batches": self._max_active,
                 "faults": dict(self._faults),
                 "by_message_id": dict(self._repeated),

@@ -10,7 +10,7 @@ import collections
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 __all__ = ["Entry", "FlushMarker", "Outbox", "OutboxLimits"]
 
@@ -106,27 +106,46 @@ class Outbox:
         with self.cond:
             return self._entries[0] if self._entries else None
 
+    def waiting(self, skip: Collection[Entry], limit: int) -> list[Entry]:
+        """Up to ``limit`` entries from the head, not in ``skip``, before the first marker."""
+        found: list[Entry] = []
+        with self.cond:
+            for entry in self._entries:
+                if len(found) >= limit or isinstance(entry, FlushMarker):
+                    break
+                if entry not in skip:
+                    found.append(entry)
+        return found
+
     def pop(self, entry: Entry | FlushMarker) -> None:
-        """Remove ``entry`` (the head) and its totals."""
+        """Remove ``entry`` (usually the head: with requests in flight, any) and its totals."""
         with self.cond:
             if self._entries and self._entries[0] is entry:
                 self._entries.popleft()
+            else:
+                try:
+                    self._entries.remove(entry)
+                except ValueError:  # taken already (abandoned at the deadline)
+                    return
             if isinstance(entry, Entry):
                 self.messages -= len(entry.items)
                 self.bytes -= entry.nbytes
             self.cond.notify_all()
 
-    def replace_head(self, entry: Entry, parts: list[Entry]) -> None:
-        """Put ``parts`` in place of the head ``entry``, in order."""
+    def replace(self, entry: Entry, parts: list[Entry]) -> None:
+        """Put ``parts`` in place of ``entry``, in order, wherever it is."""
         with self.cond:
-            if self._entries and self._entries[0] is entry:
-                self._entries.popleft()
-                self.messages -= len(entry.items)
-                self.bytes -= entry.nbytes
-                for part in reversed(parts):
-                    self._entries.appendleft(part)
-                    self.messages += len(part.items)
-                    self.bytes += part.nbytes
+            try:
+                index = self._entries.index(entry)
+            except ValueError:
+                return
+            del self._entries[index]
+            self.messages -= len(entry.items)
+            self.bytes -= entry.nbytes
+            for offset, part in enumerate(parts):
+                self._entries.insert(index + offset, part)
+                self.messages += len(part.items)
+                self.bytes += part.nbytes
             self.cond.notify_all()
 
     def shrink(self, entry: Entry, kept: Entry, *, held: list[Entry] | None = None) -> None:

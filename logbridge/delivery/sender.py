@@ -1,18 +1,24 @@
 """Batches leave: one sender delivers the outbox to a destination, retrying wisely.
 
-The listener hands over batches of serialised items; the sender sends them in order on
-its own thread, so the listener keeps turning records into bytes while a request is in
-flight or the endpoint is down. The outbox is bounded (:class:`OutboxLimits`): past
+The listener hands over batches of serialised items; the sender sends them, oldest
+first, from its own thread, so the listener keeps turning records into bytes while
+requests are in flight or the endpoint is down. The outbox is bounded (:class:`OutboxLimits`): past
 that, new batches are dropped and counted (or, with ``block``, the listener waits).
 
+While the endpoint answers, up to ``max_in_flight`` requests are out at once, each on a
+worker of :class:`~logbridge.delivery.inflight.InFlight`; what an answer means is decided
+here, on the sender's thread, one answer at a time. Batches may therefore arrive in
+another order than they were made.
+
 Retrying follows the endpoint, not each batch: while it fails, only the oldest batch
-is tried, once per backoff interval (exponential with full jitter, capped, never
-shorter than ``Retry-After``), so an outage costs one probe at a time instead of every
-batch burning its retries in turn. An answer that says the endpoint is unavailable
-costs a batch nothing: it is held, bounded, until the endpoint is back. A batch that
-meets another retryable error is given up after ``max_retries`` such failures or
-``retry_budget`` seconds; a 413 splits it; other refusals fail it at once. What the
-destination refuses or defers message by message (:class:`~logbridge.destinations.Outcome`)
+is tried, one request at a time, once per backoff interval (exponential with full
+jitter, capped, never shorter than ``Retry-After``), so an outage costs one probe at a
+time instead of every batch burning its retries in turn. An answer that says the
+endpoint is unavailable costs a batch nothing: it is held, bounded, until the endpoint
+is back. A batch that meets another retryable error is given up after ``max_retries``
+such failures or ``retry_budget`` seconds; a 413 splits it; other refusals fail it at
+once. What the destination refuses or defers message by message
+(:class:`~logbridge.destinations.Outcome`)
 is dropped with its reason or held back, and the rest goes on.
 """
 
@@ -33,6 +39,7 @@ from ..guard import own_thread
 from ..report import Reporter, call_safely, describe
 from ..stats import DropReason, Stats
 from .deadletter import DeadLetter
+from .inflight import InFlight
 from .outbox import Entry, FlushMarker, Outbox, OutboxLimits
 from .retry import RetryPolicy
 from .spool import Spool
@@ -53,7 +60,8 @@ class Sender:
 
     ``destination`` None means disabled: batches are accepted and sent nowhere.
     ``deadline()`` gives the monotonic time past which nothing more is attempted
-    (None while the process is not stopping).
+    (None while the process is not stopping). ``max_in_flight`` requests may be out at
+    once when the destination says its ``send`` is ``thread_safe`` (1: one at a time).
     """
 
     def __init__(
@@ -69,8 +77,10 @@ class Sender:
         dead_letter: DeadLetter | None = None,
         callbacks: Callbacks = Callbacks(),
         sync: bool = False,
+        max_in_flight: int = 1,
     ) -> None:
         self.destination = destination
+        self.max_in_flight = max_in_flight
         self.retry = retry
         self.stats = stats
         self.reporter = reporter
@@ -86,6 +96,8 @@ class Sender:
         self._failures = 0  # consecutive retryable failures: the endpoint's health
         self._evicted_upto = 0  # the newest spool row id evicted so far (0: none)
         self._parked: list[tuple[float, Entry]] = []  # deferred items and when they may go
+        self._flight: InFlight[Entry] | None = None  # made by the sender's thread
+        self._flying: set[Entry] = set()  # entries with a request out
         self._rng = random.Random()
         recovered = self._recover() if spool is not None else 0
         if recovered and destination is not None and not sync:
@@ -177,6 +189,8 @@ class Sender:
 
     def reset_after_fork(self) -> None:
         """In a forked child: new connections; the parent's outbox stays the parent's."""
+        self._flight = None  # the parent's workers did not follow into the child
+        self._flying = set()
         if self.destination is not None:
             self.destination.reset_after_fork()
 
@@ -189,6 +203,8 @@ class Sender:
     def _loop(self) -> None:
         if self.destination is not None:
             self.destination.warm_up()
+            if self.max_in_flight > 1 and getattr(self.destination, "thread_safe", False):
+                self._flight = InFlight(self.destination.send, self.max_in_flight, self._wake_up)
         cond = self.outbox.cond
         while True:
             with cond:
@@ -206,8 +222,16 @@ class Sender:
                 return
 
     def _step(self) -> bool:
-        """Settle the oldest entry of the outbox; False when empty or out of time."""
+        """Settle the oldest entry of the outbox, or the next answer of a request in flight.
+
+        False when there is nothing to do or no time left.
+        """
         self._release_parked()
+        flight = self._flight
+        if flight is not None and threading.get_ident() == self.ident:
+            self._launch(flight)
+            if flight.in_flight:
+                return self._land(flight)
         head = self.outbox.head()
         if head is None:
             return False
@@ -222,13 +246,20 @@ class Sender:
         return self._deliver(head)
 
     def _deliver(self, entry: Entry) -> bool:
+        """One request of ``entry`` on this thread, and what its answer means."""
         assert self.destination is not None
         limit = self._deadline()
         now = time.monotonic()
         if limit is not None and now >= limit:
             return False
         timeout = self.destination_timeout(limit, now)
-        outcome = self.destination.send(entry.items, timeout=timeout)
+        return self._answered(entry, self.destination.send(entry.items, timeout=timeout))
+
+    def _answered(self, entry: Entry, outcome: Outcome, *, alongside: bool = False) -> bool:
+        """Settle, split, shrink or keep ``entry`` after one request's ``outcome``.
+
+        ``alongside``: the request went out together with others (``max_in_flight``).
+        """
         entry.attempts += 1
         self.stats.add("requests")
         if outcome.refused or outcome.deferred:
@@ -248,7 +279,7 @@ class Sender:
             if len(entry.items) > 1:
                 half = len(entry.items) // 2
                 parts = [entry.part(range(half)), entry.part(range(half, len(entry.items)))]
-                self.outbox.replace_head(entry, parts)
+                self.outbox.replace(entry, parts)
             else:
                 self._settle(entry, error, DropReason.OVERSIZE)
             return True
@@ -256,17 +287,71 @@ class Sender:
             self._failures = 0
             self._settle(entry, error, DropReason.REJECTED)
             return True
-        return self._failed(entry, outcome)
+        return self._failed(entry, outcome, alongside=alongside)
+
+    # Requests in flight -----------------------------------------------------------
+
+    def _launch(self, flight: InFlight[Entry]) -> None:
+        """Send the oldest waiting batches while the endpoint answers, up to the limit."""
+        if self._failures:  # failing: one probe at a time, by _deliver
+            return
+        limit = self._deadline()
+        now = time.monotonic()
+        if limit is not None and now >= limit:
+            return
+        for entry in self.outbox.waiting(self._flying, flight.room):
+            if self._unspooled(entry):
+                continue
+            if not flight.start(entry, entry.items, self.destination_timeout(limit, now)):
+                self._flight = None  # no thread to be had (at exit): one at a time, here
+                return
+            self._flying.add(entry)
+
+    def _land(self, flight: InFlight[Entry]) -> bool:
+        """Act on the next answer; wait for one, or for a batch to launch, if none is in."""
+        answer = flight.take()
+        if answer is None:
+            limit = self._deadline()
+            with self.outbox.cond:
+                self.outbox.cond.wait_for(
+                    lambda: flight.answered or self._launchable(flight),
+                    None if limit is None else max(0.0, limit - time.monotonic()),
+                )
+            answer = flight.take()
+            if answer is None:  # a batch to launch, or out of time
+                limit = self._deadline()
+                return limit is None or time.monotonic() < limit
+        entry, outcome = answer
+        self._flying.discard(entry)
+        return self._answered(entry, outcome, alongside=True)
+
+    def _launchable(self, flight: InFlight[Entry]) -> bool:
+        return (
+            flight.room > 0
+            and not self._failures
+            and bool(self.outbox.waiting(self._flying, 1))
+        )
+
+    def _wake_up(self) -> None:
+        """A worker has an answer: wake the sender's thread."""
+        with self.outbox.cond:
+            self.outbox.cond.notify_all()
 
     def destination_timeout(self, limit: float | None, now: float) -> float:
         """The request timeout: the destination's, cut to what the deadline leaves."""
         full = float(getattr(self.destination, "timeout", 10.0))
         return full if limit is None else min(full, max(0.05, limit - now))
 
-    def _failed(self, entry: Entry, outcome: Outcome) -> bool:
-        """A retryable failure: charge the batch unless the endpoint was unavailable."""
+    def _failed(self, entry: Entry, outcome: Outcome, *, alongside: bool = False) -> bool:
+        """A retryable failure: charge the batch unless the endpoint was unavailable.
+
+        The first failure backs off; the answers of requests that were out with it
+        (``alongside``) only charge their batches: one backoff, then one probe at a time.
+        """
         assert outcome.error is not None
-        self._failures += 1
+        backs_off = not alongside or self._failures == 0
+        if backs_off:
+            self._failures += 1
         if not outcome.unavailable:  # the endpoint answered, or TLS failed: the batch pays
             now = time.monotonic()
             if entry.failures == 0:
@@ -276,6 +361,8 @@ class Sender:
                 self._settle(entry, outcome.error, DropReason.RETRIES_EXHAUSTED)
                 return True
         self.stats.add("retries")
+        if not backs_off:
+            return True
         delay = self.retry.delay(self._failures - 1, outcome.retry_after, rng=self._rng)
         return self._backoff(delay)
 
@@ -476,6 +563,8 @@ class Sender:
                            "before the shutdown deadline (shutdown_timeout) ran out")
 
     def _close(self) -> None:
+        if self._flight is not None:
+            self._flight.close()
         if self.destination is not None:
             self.destination.close()
         if self.spool is not None:
