@@ -12,9 +12,12 @@ Writes ``benchmarks/PROFILE.md`` with the top functions by cumulative and by own
 1. caller: a tight ``log.info(..., extra=...)`` loop into a default ``AnalyticsHandler``
    whose threads are running and sending to the receiver (only the caller's thread);
 2. sender: the listener's work on one thread, ``pipeline.add`` over ready-made
-   LogRecords (message, JSON, batch) with each full batch delivered inline (gzip, HTTP);
-3. logbridge's own threads (listener, sender) as they ran during part 1, wall clock,
-   so their waits show up too.
+   LogRecords (message, JSON, batch) as under a backlog (batches fill to the
+   destination's limits), each full batch delivered inline (gzip, HTTP);
+3. logbridge's own threads (listener, sender, request workers) as they ran during
+   part 1, wall clock, so their waits show up too;
+4. gzip: CPU and bytes per event at each level, on full request bodies
+   (:mod:`benchmarks.gzip_levels`), the measurement behind the destinations' level.
 
 Profiling slows Python code down (roughly 2x here), so read shares, not absolute times.
 """
@@ -34,10 +37,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import gzip_levels
 from benchmarks.harness import ROOT, Receiver
 from benchmarks.workload import EVENT, WRITE_KEY, make_pool
 
 OUT = ROOT / "benchmarks" / "PROFILE.md"
+#: What comes before this line in PROFILE.md is written by hand (the reading of the
+#: profile, what was tried) and kept; what follows is regenerated.
+GENERATED = "<!-- Everything below is written by benchmarks/run --profile. -->"
 
 
 def _short(path: str) -> str:
@@ -144,6 +151,7 @@ def profile_sender(url: str, n: int) -> tuple[cProfile.Profile, float]:
     handler = logbridge.AnalyticsHandler(endpoint=url + "/v1/batch", write_key=WRITE_KEY)
     # The listener's pipeline, its threads never started: full batches go out inline.
     pipeline = handler.listener.pipeline
+    pipeline.backlog = lambda: True  # as with records waiting: batches fill to the limits
     add, send = pipeline.add, pipeline.flush
     profile = cProfile.Profile()
     started = time.perf_counter()
@@ -220,7 +228,21 @@ def main(argv: list[str] | None = None) -> int:
             top(profile, "tottime", 15),
             "",
         ]
-    args.out.write_text("\n".join(parts))
+    bodies, events = gzip_levels.sample_bodies()
+    raw = sum(map(len, bodies)) / events
+    parts += [
+        f"## 4. gzip: CPU and bytes per event by level ({events:,} events in bodies of "
+        f"{events // len(bodies):,}, no profiler)",
+        "",
+        gzip_levels.table(gzip_levels.measure(bodies, events), raw),
+        "",
+    ]
+    kept = ""
+    if args.out.exists():
+        text = args.out.read_text()
+        if GENERATED in text:
+            kept = text.split(GENERATED, 1)[0]
+    args.out.write_text(kept + GENERATED + "\n\n" + "\n".join(parts))
     print("\n".join(parts))
     print(f"\nwrote {args.out}", file=sys.stderr)
     return 0
