@@ -313,8 +313,10 @@ class Sender:
         if answer is None:
             limit = self._deadline()
             with self.outbox.cond:
+                # A deadline set meanwhile (stop()) ends the wait too: it may be sooner.
                 self.outbox.cond.wait_for(
-                    lambda: flight.answered or self._launchable(flight),
+                    lambda: flight.answered or self._launchable(flight)
+                    or self._deadline() != limit,
                     None if limit is None else max(0.0, limit - time.monotonic()),
                 )
             answer = flight.take()
