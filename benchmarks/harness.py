@@ -73,7 +73,7 @@ class Plan:
 
 
 def make_plan(quick: bool) -> Plan:
-    """The scenarios of a full run (~20 minutes on 2 cores) or of ``--quick`` (~1 minute)."""
+    """The scenarios of a full run (20-25 minutes on 2 cores) or of ``--quick`` (~1 minute)."""
     if quick:
         n, reps = 2_000, 1
         scenarios = [Scenario("burst", client, n, reps=reps) for client in ALL_CLIENTS]
