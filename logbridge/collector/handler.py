@@ -7,6 +7,7 @@ in one piece; faults from the :class:`FaultInjector` are injected before it is p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import struct
 import threading
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from logbridge.collector import amplitude
 from logbridge.collector.batch import basic_user, open_batch, sort_messages
 from logbridge.collector.body import Reject, read_body, wire_limit
 from logbridge.collector.faults import FaultInjector, FaultKind, Faults
@@ -49,8 +51,8 @@ class Service:
 
 
 def _is_batch_path(path: str) -> bool:
-    """Whether ``path`` is a batch endpoint (``.../v1/batch`` or ``.../batch``)."""
-    return path.endswith("/batch")
+    """Whether ``path`` takes batches: ``.../v1/batch``, ``.../batch`` or Amplitude's paths."""
+    return path.endswith("/batch") or path in amplitude.AMPLITUDE_PATHS
 
 
 def _allowed_methods(path: str) -> str | None:
@@ -117,11 +119,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         encoding = (self.headers.get("Content-Encoding") or "").strip().lower() or None
         try:
-            wire = read_body(self.rfile, self.headers, wire_limit(service.max_body_bytes, encoding))
+            limit = amplitude.body_limit(path, service.max_body_bytes)
+            wire = read_body(self.rfile, self.headers, wire_limit(limit, encoding))
         except Reject as reject:
             self._reject(path, reject, body_bytes=reject.body_bytes)
             return
         fault = service.injector.decide()
+        request = amplitude.parse(path, wire, encoding)
+        if request is not None and fault != "reset":
+            self._amplitude(path, request, fault, len(wire))
+            return
         if fault is not None:
             self._inject(path, fault, len(wire))
             return
@@ -144,6 +151,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         record = self._make_record(path, 200, len(wire), len(batch))
         recorder.record_batch(record, messages, invalid, lines)
         self._reply(200, {"success": True})
+
+    def _amplitude(
+        self, path: str, request: amplitude.Request, fault: FaultKind | None, body_bytes: int
+    ) -> None:
+        """Answer an Amplitude request (see :mod:`logbridge.collector.amplitude`)."""
+        service = self.server.service
+        answer = amplitude.answer(request, service.write_key, service.injector, fault)
+        record = self._make_record(path, answer.status, body_bytes, len(answer.events), fault=fault)
+        recorder = service.recorder
+        lines = amplitude.echo_lines(answer) if recorder.echoing else []
+        recorder.record_amplitude(
+            dataclasses.replace(record, format="amplitude"), answer.events, answer.mappings, lines
+        )
+        retry_after = service.injector.retry_after(answer.status) if fault else None
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        self._reply(answer.status, answer.payload, headers)
 
     def _inject(self, path: str, fault: FaultKind, body_bytes: int) -> None:
         """Answer a request hit by ``fault``: an error status, or a reset connection."""

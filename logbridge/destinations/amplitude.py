@@ -1,0 +1,377 @@
+"""Amplitude: the HTTP V2 API, the Batch Event Upload API and the User Mapping API.
+
+What this module relies on, and where each fact comes from:
+
+- HTTP V2 API, https://amplitude.com/docs/apis/analytics/http-v2 (amplitude-docs
+  ``content/collections/api/en/http-v2.md``): ``https://api2.amplitude.com/2/httpapi``,
+  EU ``https://api.eu.amplitude.com/2/httpapi``; body ``{api_key, events, options}`` as
+  ``application/json``; requests "under 1 MB with fewer than 2000 events" (else 413);
+  strings cut at 1,024 characters; ``time`` in ms; ids of 5 characters or more unless
+  ``options.min_id_length``; the responses read by :meth:`AmplitudeDestination.read`
+  (400 ``missing_field`` / ``events_with_invalid_fields`` / ``events_with_missing_fields``
+  / silenced devices, 413, 429 ``throttled_users``/``throttled_devices``/``throttled_events``:
+  "pause sending events for that user or device for a period of 30 seconds", 500/502/504
+  "may not have been accepted" so retried with the same ``insert_id``, 503 safe to retry).
+- Batch Event Upload API, https://amplitude.com/docs/apis/analytics/batch-event-upload
+  (``batch-event-upload.md``): ``https://api2.amplitude.com/batch``, EU
+  ``https://api.eu.amplitude.com/batch``; "must not exceed 20MB", "2000 events" a batch;
+  429 with ``exceeded_daily_quota_users``/``_devices`` past 500,000 events a day.
+- User Mapping API, https://amplitude.com/docs/apis/analytics/user-mapping
+  (``user-mapping.md``): ``https://api.amplitude.com/usermap``, form fields ``api_key`` and
+  ``mapping`` (a JSON list of ``{user_id, global_user_id}``), 2,000 mappings and 1 MB a
+  request; EU ``https://api.eu.amplitude.com/usermap`` from Segment's Amplitude destination
+  (``regional-endpoints.ts``), which sends the same form.
+- Amplitude's ingestion takes gzip bodies: its Swift and Kotlin SDKs gzip every upload
+  (amplitude/Amplitude-Swift#364, amplitude/Amplitude-Kotlin#348).
+
+The event mapping is :mod:`logbridge.destinations.amplitude_events`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from ..errors import ConfigurationError, DeliveryError
+from .amplitude_events import USERMAP_KEY, map_message
+from .base import Limits, Outcome
+from .http import HttpDestination, HttpSettings, outcome_for_status
+
+if TYPE_CHECKING:
+    from ..options import Options
+
+__all__ = [
+    "BATCH_LIMITS",
+    "HTTP_LIMITS",
+    "AmplitudeDestination",
+    "build",
+]
+
+HTTP_URL: Final = "https://api2.amplitude.com/2/httpapi"
+HTTP_EU_URL: Final = "https://api.eu.amplitude.com/2/httpapi"
+BATCH_URL: Final = "https://api2.amplitude.com/batch"
+BATCH_EU_URL: Final = "https://api.eu.amplitude.com/batch"
+USERMAP_URL: Final = "https://api.amplitude.com/usermap"
+USERMAP_EU_URL: Final = "https://api.eu.amplitude.com/usermap"
+_BATCH_URLS: Final = {HTTP_URL: BATCH_URL, HTTP_EU_URL: BATCH_EU_URL}
+_USERMAP_URLS: Final = {
+    HTTP_URL: USERMAP_URL, BATCH_URL: USERMAP_URL,
+    HTTP_EU_URL: USERMAP_EU_URL, BATCH_EU_URL: USERMAP_EU_URL,
+}
+
+#: "Under 1 MB with fewer than 2000 events" (HTTP V2). No per-event limit is documented:
+#: an event may fill a request.
+HTTP_LIMITS: Final = Limits(
+    max_message_bytes=1_000_000, max_request_bytes=1_000_000, max_request_count=1_999
+)
+#: "Must not exceed 20MB", "The limit per batch is 2000 events" (Batch Event Upload).
+BATCH_LIMITS: Final = Limits(
+    max_message_bytes=20_000_000, max_request_bytes=20_000_000, max_request_count=2_000
+)
+#: How long Amplitude asks to pause a throttled user or device.
+THROTTLE_PAUSE: Final = 30.0
+
+
+class AmplitudeDestination(HttpDestination):
+    """Posts ``{"api_key", "events", "options"}`` to Amplitude; aliases to its User Mapping API.
+
+    The API key travels in the body only: it is in no header, log, repr or error.
+    """
+
+    wire_format = "amplitude"
+
+    def __init__(
+        self,
+        url: str,
+        settings: HttpSettings,
+        api_key: str,
+        *,
+        batch_api: bool = False,
+        group_type: str = "company",
+        min_id_length: int | None = None,
+        usermap_url: str | None = None,
+        name: str = "amplitude",
+    ) -> None:
+        super().__init__(url, settings)
+        self.name = name
+        self._api_key = api_key
+        self.group_type = group_type
+        self.min_id_length = min_id_length
+        options = b"" if min_id_length is None else (
+            b',"options":{"min_id_length":%d}' % min_id_length
+        )
+        self._head = b'{"api_key":' + json.dumps(api_key).encode() + b',"events":['
+        self._tail = b"]" + options + b"}"
+        limits = BATCH_LIMITS if batch_api else HTTP_LIMITS
+        envelope = len(self._head) + len(self._tail)
+        self.limits = dataclasses.replace(
+            limits,
+            max_message_bytes=limits.max_request_bytes - envelope,
+            envelope_bytes=envelope,
+        )
+        self._usermap: _UserMapping | None = None
+        if usermap_url is not None:
+            self._usermap = _UserMapping(usermap_url, self, api_key)
+        self._in_flight: Sequence[bytes] = ()
+
+    def __repr__(self) -> str:
+        return f"AmplitudeDestination(url={self.url!r}, gzip={self.settings.gzip})"
+
+    # The events ----------------------------------------------------------------------
+
+    def map_message(self, message: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        return map_message(
+            message,
+            group_type=self.group_type,
+            min_id_length=self.min_id_length,
+            usermap=self._usermap is not None,
+        )
+
+    def body(self, items: Sequence[bytes]) -> bytes:
+        return b"".join((self._head, b",".join(items), self._tail))
+
+    def send(self, items: Sequence[bytes], *, timeout: float) -> Outcome:
+        """POST the events, and the User Mappings (aliases) among them to ``/usermap``."""
+        mapping_at = [i for i, item in enumerate(items) if item.startswith(_USERMAP_PREFIX)]
+        if not mapping_at or self._usermap is None:
+            return self._send_events(items, timeout)
+        event_at = [i for i in range(len(items)) if i not in set(mapping_at)]
+        mapped = self._usermap.send([items[i] for i in mapping_at], timeout=timeout)
+        if not event_at:
+            return mapped
+        events = self._send_events([items[i] for i in event_at], timeout)
+        return _merge(events, event_at, mapped, mapping_at)
+
+    def _send_events(self, items: Sequence[bytes], timeout: float) -> Outcome:
+        # read() needs the events' ids to tell whose events were throttled; a destination
+        # sends from one thread only.
+        self._in_flight = items
+        try:
+            return super().send(items, timeout=timeout)
+        finally:
+            self._in_flight = ()
+
+    # The answers ---------------------------------------------------------------------
+
+    def read(self, status: int, headers: Mapping[str, str], text: str, count: int) -> Outcome:
+        """Amplitude's documented answers, event by event."""
+        if status not in (400, 429):
+            return outcome_for_status(status, headers, text)
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            return outcome_for_status(status, headers, text)
+        if status == 400:
+            return _read_bad_request(answer, count, self._in_flight)
+        return _read_throttled(answer, count, self._in_flight, headers, text)
+
+    # Lifecycle -----------------------------------------------------------------------
+
+    def reset_after_fork(self) -> None:
+        super().reset_after_fork()
+        if self._usermap is not None:
+            self._usermap = _UserMapping(self._usermap.url, self, self._api_key)
+
+
+_USERMAP_PREFIX: Final = b'{"' + USERMAP_KEY.encode() + b'"'
+
+
+class _UserMapping(HttpDestination):
+    """The User Mapping API: ``api_key`` and ``mapping`` as a form, on the events' session."""
+
+    name = "amplitude-usermap"
+    content_type = "application/x-www-form-urlencoded"
+
+    def __init__(self, url: str, events: AmplitudeDestination, api_key: str) -> None:
+        # Not gzipped: the API is documented with form fields only.
+        settings = dataclasses.replace(events.settings, gzip=False, session=events._session)
+        super().__init__(url, settings)
+        self._api_key = api_key
+        self._options = (
+            None if events.min_id_length is None
+            else json.dumps({"min_id_length": events.min_id_length})
+        )
+
+    def __repr__(self) -> str:
+        return f"_UserMapping(url={self.url!r})"
+
+    def body(self, items: Sequence[bytes]) -> bytes:
+        mappings = [json.loads(item)[USERMAP_KEY] for item in items]
+        fields = {"api_key": self._api_key, "mapping": json.dumps(mappings)}
+        if self._options is not None:
+            fields["options"] = self._options
+        return urlencode(fields).encode("ascii")
+
+
+def _read_bad_request(answer: Mapping[str, Any], count: int, items: Sequence[bytes]) -> Outcome:
+    """A 400: a bad key or request fails the batch; bad events are refused, the rest resent."""
+    error_text = str(answer.get("error") or "invalid request")
+    if error_text.lower().startswith("invalid api key"):
+        return Outcome(DeliveryError("invalid API key", status=400))
+    missing = answer.get("missing_field")
+    if missing:
+        return Outcome(DeliveryError(f"request missing required field {missing!r}", status=400))
+    refused: dict[int, str] = {}
+    for key, reason in (
+        ("events_with_invalid_fields", "invalid field"),
+        ("events_with_missing_fields", "missing field"),
+        ("events_with_invalid_id_lengths", "id too short"),
+    ):
+        fields = answer.get(key)
+        if isinstance(fields, Mapping):
+            for field, indices in fields.items():
+                for index in _indices(indices, count):
+                    refused.setdefault(index, f"Amplitude: {reason} {field!r}")
+    for index in _indices(answer.get("silenced_events"), count):
+        refused.setdefault(index, "Amplitude: events silenced for this device_id")
+    refused.update(_over_quota(answer, items))
+    if not refused:
+        return Outcome(DeliveryError(f"Amplitude: {error_text}", status=400))
+    error = DeliveryError(f"Amplitude refused {len(refused)} event(s)", status=400, retryable=True)
+    return Outcome(error, refused=refused, unavailable=True)
+
+
+def _read_throttled(
+    answer: Mapping[str, Any],
+    count: int,
+    items: Sequence[bytes],
+    headers: Mapping[str, str],
+    text: str,
+) -> Outcome:
+    """A 429: throttled users' events wait 30 s, over-quota ones are refused, the rest resent."""
+    throttled = set(_indices(answer.get("throttled_events"), count))
+    users = answer.get("throttled_users")
+    devices = answer.get("throttled_devices")
+    if isinstance(users, Mapping) or isinstance(devices, Mapping):
+        for index, (user_id, device_id) in enumerate(_ids(items)):
+            if (isinstance(users, Mapping) and user_id in users) or (
+                isinstance(devices, Mapping) and device_id in devices
+            ):
+                throttled.add(index)
+    refused = _over_quota(answer, items)
+    deferred = {index: THROTTLE_PAUSE for index in throttled if index not in refused}
+    if not refused and not deferred:
+        return outcome_for_status(429, headers, text)
+    error = DeliveryError("Amplitude throttled some users or devices", status=429, retryable=True)
+    return Outcome(error, refused=refused, deferred=deferred, unavailable=True)
+
+
+def _over_quota(answer: Mapping[str, Any], items: Sequence[bytes]) -> dict[int, str]:
+    """The events of users or devices over Amplitude's daily quota, with that reason."""
+    users = answer.get("exceeded_daily_quota_users")
+    devices = answer.get("exceeded_daily_quota_devices")
+    if not (users or devices):
+        return {}
+    users = users if isinstance(users, Mapping) else {}
+    devices = devices if isinstance(devices, Mapping) else {}
+    refused: dict[int, str] = {}
+    for index, (user_id, device_id) in enumerate(_ids(items)):
+        if user_id in users:
+            refused[index] = "Amplitude: exceeded_daily_quota_users"
+        elif device_id in devices:
+            refused[index] = "Amplitude: exceeded_daily_quota_devices"
+    return refused
+
+
+def _ids(items: Sequence[bytes]) -> list[tuple[Any, Any]]:
+    """The ``(user_id, device_id)`` of each serialised event."""
+    ids = []
+    for item in items:
+        try:
+            event = json.loads(item)
+        except ValueError:
+            event = None
+        if isinstance(event, dict):
+            ids.append((event.get("user_id"), event.get("device_id")))
+        else:
+            ids.append((None, None))
+    return ids
+
+
+def _indices(value: Any, count: int) -> list[int]:
+    """The valid event indices in an answer's list (anything else is ignored)."""
+    if not isinstance(value, list):
+        return []
+    return [i for i in value if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < count]
+
+
+def _merge(events: Outcome, event_at: list[int], mapped: Outcome, mapping_at: list[int]) -> Outcome:
+    """One outcome for items sent as two requests (events, then User Mappings).
+
+    A mapping refused for good is refused alone, whatever the events gave; when either
+    request is to be retried, both are (Amplitude drops a resent event by its insert_id
+    and a mapping is idempotent).
+    """
+    refused = {event_at[i]: reason for i, reason in events.refused.items()}
+    deferred = {event_at[i]: pause for i, pause in events.deferred.items()}
+    refused.update({mapping_at[i]: reason for i, reason in mapped.refused.items()})
+    deferred.update({mapping_at[i]: pause for i, pause in mapped.deferred.items()})
+    error = events.error
+    if mapped.error is not None:
+        if mapped.error.retryable or mapped.error.status == 413:
+            error = error if error is not None and not error.retryable else mapped.error
+        else:
+            for index in mapping_at:
+                refused.setdefault(index, f"User Mapping API: {mapped.error}")
+    return Outcome(
+        error,
+        refused=refused,
+        deferred=deferred,
+        retry_after=events.retry_after or mapped.retry_after,
+        unavailable=events.unavailable and (mapped.error is None or mapped.unavailable),
+        wire_bytes=events.wire_bytes + mapped.wire_bytes,
+    )
+
+
+# The presets ---------------------------------------------------------------------------
+
+
+def build(options: Options, url: str | None) -> AmplitudeDestination:
+    """An :class:`AmplitudeDestination` from the validated options and the effective URL."""
+    api_key = options.write_key
+    if not api_key:
+        raise ConfigurationError(
+            "write_key is required for destination 'amplitude': it is the Amplitude API key"
+        )
+    api = options.amplitude_api
+    if api not in ("http", "batch"):
+        raise ConfigurationError(f"amplitude_api must be 'http' or 'batch', got {api!r}")
+    target = url or HTTP_URL
+    if api == "batch":
+        target = _BATCH_URLS.get(target, target)
+    settings = HttpSettings(
+        gzip=options.gzip,
+        timeout=options.timeout,
+        verify=options.verify,
+        proxies=options.proxies,
+        session=options.session,
+    )
+    return AmplitudeDestination(
+        target,
+        settings,
+        api_key,
+        batch_api=api == "batch",
+        group_type=options.amplitude_group_type,
+        min_id_length=options.min_id_length,
+        usermap_url=usermap_url_for(target) if options.amplitude_usermap else None,
+    )
+
+
+def usermap_url_for(url: str) -> str:
+    """The User Mapping URL beside an events URL: Amplitude's own, or ``/usermap`` there."""
+    known = _USERMAP_URLS.get(url)
+    if known is not None:
+        return known
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    for suffix in ("/2/httpapi", "/batch"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path + "/usermap", "", ""))
+
