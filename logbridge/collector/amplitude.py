@@ -33,11 +33,13 @@ from logbridge.collector.faults import FaultInjector, FaultKind
 
 __all__ = [
     "AMPLITUDE_PATHS",
+    "OWN_PATHS",
     "Answer",
     "Request",
     "answer",
     "body_limit",
     "echo_lines",
+    "error_body",
     "format_amplitude_event",
     "parse",
     "validate_event",
@@ -47,6 +49,8 @@ HTTP_PATH: Final = "/2/httpapi"
 BATCH_PATH: Final = "/batch"
 USERMAP_PATH: Final = "/usermap"
 AMPLITUDE_PATHS: Final = frozenset({HTTP_PATH, BATCH_PATH, USERMAP_PATH})
+#: The paths only Amplitude uses (``/batch`` is Segment's too).
+OWN_PATHS: Final = frozenset({HTTP_PATH, USERMAP_PATH})
 
 #: "Under 1 MB with fewer than 2000 events" (HTTP V2; the User Mapping API alike).
 HTTP_MAX_BYTES: Final = 1_000_000
@@ -348,6 +352,11 @@ def _form(raw: bytes) -> dict[str, Any]:
     """A form-encoded body's fields (the first value of each)."""
     fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
     return {key: values[0] for key, values in fields.items()}
+
+
+def error_body(status: int, error: str) -> dict[str, Any]:
+    """Amplitude's error body: ``{"code": status, "error": ...}``."""
+    return _error(status, "Payload too large" if status == 413 else error)
 
 
 def _error(status: int, error: str) -> dict[str, Any]:

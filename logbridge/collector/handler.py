@@ -215,7 +215,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             headers["WWW-Authenticate"] = 'Basic realm="logbridge collect"'
         if reject.close:
             headers["Connection"] = "close"
-        self._reply_error(reject.status, reject.message, headers)
+        if path in amplitude.OWN_PATHS:
+            self._reply(reject.status, amplitude.error_body(reject.status, reject.message), headers)
+        else:
+            self._reply_error(reject.status, reject.message, headers)
 
     # -- records and answers
 
