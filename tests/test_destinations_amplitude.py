@@ -1,0 +1,446 @@
+"""The Amplitude destination: mapping, limits, and every documented answer, against the collector."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from logbridge.collector import Collector, Faults
+from logbridge.destinations.amplitude import (
+    BATCH_LIMITS,
+    HTTP_LIMITS,
+    AmplitudeDestination,
+    usermap_url_for,
+)
+from logbridge.destinations.amplitude_events import map_message
+from logbridge.destinations.http import HttpSettings
+from logbridge.encoding import Encoder
+from logbridge.errors import InvalidEvent
+from logbridge.message import build_message
+
+KEY = "amp-secret-key-42"
+STAMP = "2026-11-22T06:30:00.123Z"
+STAMP_MS = 1_795_329_000_123
+
+
+def message(kind: str, **fields: Any) -> dict[str, Any]:
+    """A spec message of ``kind`` built by logbridge from logging ``extra`` fields."""
+    fields.setdefault("user_id", "user-123")
+    fields.setdefault("timestamp", STAMP)
+    fields.setdefault("message_id", "msg-0001")
+    event = fields.pop("event", "Signed Up") if kind == "track" else None
+    built, _ = build_message(kind, fields, event=event)
+    return built
+
+
+def encode(events: Sequence[Mapping[str, Any]]) -> list[bytes]:
+    """Events serialised as the pipeline does."""
+    encoder = Encoder()
+    return [encoder.encode(event) for event in events]
+
+
+def destination(collector: Collector, path: str = "/2/httpapi", **kwargs: Any) -> Any:
+    """An AmplitudeDestination posting to the collector."""
+    kwargs.setdefault("api_key", KEY)
+    return AmplitudeDestination(collector.url + path, HttpSettings(timeout=5), **kwargs)
+
+
+@pytest.fixture
+def amplitude(collector_factory: Callable[..., Collector]) -> Collector:
+    """A collector checking the Amplitude API key."""
+    return collector_factory(write_key=KEY)
+
+
+class TestTrackPageScreen:
+    """track, page and screen become events named as Segment's Amplitude destination names them."""
+
+    def test_track(self) -> None:
+        """A track is its event name with its properties, ids, time and insert_id."""
+        (event,) = map_message(message("track", anonymous_id="anon-42", plan="pro"))
+        assert event["event_type"] == "Signed Up"
+        assert event["event_properties"] == {"plan": "pro"}
+        assert (event["user_id"], event["device_id"]) == ("user-123", "anon-42")
+        assert event["time"] == STAMP_MS
+        assert event["insert_id"] == "msg-0001"
+        assert event["library"].startswith("logbridge/")
+
+    def test_device_id_from_context_wins(self) -> None:
+        """context.device.id is the device_id even when there is an anonymousId."""
+        msg = message("track", anonymous_id="anon-42", context={"device": {"id": "device-7"}})
+        assert map_message(msg)[0]["device_id"] == "device-7"
+
+    def test_context_fields(self) -> None:
+        """ip, user agent, app version, os and locale are lifted from the context."""
+        context = {
+            "ip": "203.0.113.9", "userAgent": "Mozilla/5.0", "app": {"version": "2.1.3"},
+            "os": {"name": "iOS", "version": "17.1"}, "locale": "en-US",
+        }
+        (event,) = map_message(message("track", context=context))
+        assert {k: event[k] for k in ("ip", "user_agent", "app_version", "os_name",
+                                      "os_version", "language")} == {
+            "ip": "203.0.113.9", "user_agent": "Mozilla/5.0", "app_version": "2.1.3",
+            "os_name": "iOS", "os_version": "17.1", "language": "en-US",
+        }
+
+    def test_revenue_fields_lifted(self) -> None:
+        """revenue, price, quantity and productId go to the event's top level too."""
+        msg = message("track", revenue=9.99, price=3.33, quantity=3, productId="sku-1",
+                      revenueType="purchase", coupon="X")
+        (event,) = map_message(msg)
+        assert (event["revenue"], event["price"], event["quantity"]) == (9.99, 3.33, 3)
+        assert (event["productId"], event["revenueType"]) == ("sku-1", "purchase")
+        assert event["event_properties"]["coupon"] == "X"
+
+    def test_wrong_revenue_types_not_lifted(self) -> None:
+        """A quantity that is not an integer stays a property only."""
+        (event,) = map_message(message("track", quantity=1.5, revenue="lots"))
+        assert "quantity" not in event and "revenue" not in event
+        assert event["event_properties"] == {"quantity": 1.5, "revenue": "lots"}
+
+    def test_session_id_from_integrations(self) -> None:
+        """integrations.Amplitude.session_id becomes the event's session_id."""
+        msg = message("track", integrations={"Amplitude": {"session_id": 1_700_000_000_000}})
+        assert map_message(msg)[0]["session_id"] == 1_700_000_000_000
+
+    def test_bad_session_id_refused(self) -> None:
+        """A session_id that is not a time is refused with its reason."""
+        msg = message("track", integrations={"Amplitude": {"session_id": [1]}})
+        with pytest.raises(InvalidEvent, match="session_id must be milliseconds"):
+            map_message(msg)
+
+    @pytest.mark.parametrize("kind", ["page", "screen"])
+    def test_viewed_name(self, kind: str) -> None:
+        """A page or screen is "Viewed {name}"."""
+        (event,) = map_message(message(kind, **{f"{kind}_name": "Pricing"}, tab="yearly"))
+        assert event["event_type"] == "Viewed Pricing"
+        assert event["event_properties"] == {"tab": "yearly"}
+
+    @pytest.mark.parametrize("kind", ["page", "screen"])
+    def test_viewed_without_name(self, kind: str) -> None:
+        """Without a name a page is "Viewed Page", a screen "Viewed Screen"."""
+        assert map_message(message(kind))[0]["event_type"] == f"Viewed {kind.title()}"
+
+    def test_none_properties_left_out(self) -> None:
+        """Properties that are None are left out, as the official SDK does."""
+        (event,) = map_message(message("track", plan="pro", coupon=None))
+        assert event["event_properties"] == {"plan": "pro"}
+
+    def test_long_strings_cut_at_1024(self) -> None:
+        """Strings, nested ones too, are cut at Amplitude's 1,024 characters."""
+        (event,) = map_message(message("track", note="x" * 2000, nested={"list": ["y" * 1500]}))
+        assert len(event["event_properties"]["note"]) == 1024
+        assert len(event["event_properties"]["nested"]["list"][0]) == 1024
+
+
+class TestIdentifyGroupAlias:
+    """identify and group become $identify/$groupidentify; alias a User Mapping or nothing."""
+
+    def test_identify(self) -> None:
+        """An identify is $identify with user_properties.$set = traits."""
+        (event,) = map_message(message("identify", email="a@example.com", plan="pro"))
+        assert event["event_type"] == "$identify"
+        assert event["user_properties"] == {"$set": {"email": "a@example.com", "plan": "pro"}}
+        assert "event_properties" not in event
+
+    def test_group_two_events(self) -> None:
+        """A group puts the user in it, then sets its traits, with distinct insert_ids."""
+        membership, properties = map_message(message("group", group_id="acme-inc", name="Acme"))
+        assert membership["event_type"] == "$identify"
+        assert membership["groups"] == {"company": "acme-inc"}
+        assert membership["user_properties"] == {"$set": {"company": "acme-inc"}}
+        assert properties["event_type"] == "$groupidentify"
+        assert properties["groups"] == {"company": "acme-inc"}
+        assert properties["group_properties"] == {"$set": {"name": "Acme"}}
+        assert membership["insert_id"] != properties["insert_id"]
+        assert properties["insert_id"] == map_message(message("group", group_id="acme-inc"))[1][
+            "insert_id"
+        ]
+
+    def test_group_type_from_the_call(self) -> None:
+        """The call's group_type key names the group type and is not a trait."""
+        _, properties = map_message(message("group", group_id="team-9", group_type="team"))
+        assert properties["groups"] == {"team": "team-9"}
+        assert properties["group_properties"] == {"$set": {}}
+
+    def test_group_type_option(self) -> None:
+        """Without group_type the amplitude_group_type option names it."""
+        membership, _ = map_message(message("group", group_id="org-12"), group_type="org")
+        assert membership["groups"] == {"org": "org-12"}
+
+    def test_alias_unsupported_without_usermap(self) -> None:
+        """Without the User Mapping API an alias is refused as unsupported."""
+        alias = message("alias", previous_id="old-user")
+        with pytest.raises(InvalidEvent, match=r"^unsupported: .*amplitude_usermap=True"):
+            map_message(alias)
+
+    def test_alias_usermap(self) -> None:
+        """With usermap an alias is a mapping of previousId onto userId."""
+        (item,) = map_message(message("alias", previous_id="old-user"), usermap=True)
+        assert item == {"$usermap": {"user_id": "old-user", "global_user_id": "user-123"}}
+
+
+class TestIds:
+    """Ids Amplitude would drop or refuse are refused at the record, with the reason."""
+
+    def test_short_id_refused(self) -> None:
+        """A 3-character user id is under the minimum of 5."""
+        with pytest.raises(InvalidEvent, match="userId has 3 characters, under Amplitude's min"):
+            map_message(message("track", user_id="abc"))
+
+    def test_min_id_length_allows_shorter(self) -> None:
+        """min_id_length=3 lets a 3-character id through."""
+        assert map_message(message("track", user_id="abc"), min_id_length=3)[0]["user_id"] == "abc"
+
+    def test_short_device_id_refused(self) -> None:
+        """A short anonymousId is refused too."""
+        with pytest.raises(InvalidEvent, match="anonymousId has 2 characters"):
+            map_message(message("track", anonymous_id="ab"))
+
+    @pytest.mark.parametrize("placeholder", ["null", "anonymous", "0", "-1", "NULL",
+                                             "00000000-0000-0000-0000-000000000000"])
+    def test_placeholders_refused(self, placeholder: str) -> None:
+        """Placeholder ids are refused whatever min_id_length says."""
+        with pytest.raises(InvalidEvent, match="placeholder id that Amplitude refuses"):
+            map_message(message("track", user_id=placeholder), min_id_length=1)
+
+    def test_too_long_id_refused(self) -> None:
+        """An id over 1,024 characters is refused rather than cut (it would merge users)."""
+        with pytest.raises(InvalidEvent, match="1024-character limit"):
+            map_message(message("track", user_id="u" * 1025))
+
+
+class TestLimitsAndBody:
+    """The limits, the body and the key's whereabouts."""
+
+    def test_http_limits(self) -> None:
+        """HTTP V2: under 1 MB, fewer than 2,000 events."""
+        assert (HTTP_LIMITS.max_request_bytes, HTTP_LIMITS.max_request_count) == (1_000_000, 1_999)
+
+    def test_batch_limits(self, amplitude: Collector) -> None:
+        """The Batch API: 20 MB and 2,000 events."""
+        assert (BATCH_LIMITS.max_request_bytes, BATCH_LIMITS.max_request_count) == (
+            20_000_000, 2_000
+        )
+        assert destination(amplitude, "/batch", batch_api=True).limits.max_request_count == 2_000
+
+    def test_envelope_counted(self, amplitude: Collector) -> None:
+        """The envelope is the body around the events, key and options included."""
+        dest = destination(amplitude, min_id_length=3)
+        assert dest.limits.envelope_bytes == len(dest.body([]))
+        assert dest.limits.max_message_bytes == 1_000_000 - len(dest.body([]))
+
+    def test_body_joins_serialised_events(self, amplitude: Collector) -> None:
+        """The body is the events' bytes as they are, with api_key and options."""
+        dest = destination(amplitude, min_id_length=3)
+        body = dest.body([b'{"event_type":"a"}', b'{"event_type":"b"}'])
+        assert body == (
+            b'{"api_key":"amp-secret-key-42","events":[{"event_type":"a"},{"event_type":"b"}],'
+            b'"options":{"min_id_length":3}}'
+        )
+        assert b"options" not in destination(amplitude).body([])
+
+    def test_key_not_in_repr(self, amplitude: Collector) -> None:
+        """The API key is in no repr."""
+        dest = destination(amplitude, usermap_url=amplitude.url + "/usermap")
+        assert KEY not in repr(dest) and KEY not in repr(dest.__dict__.get("_usermap"))
+
+    @pytest.mark.parametrize(("url", "expected"), [
+        ("https://api2.amplitude.com/2/httpapi", "https://api.amplitude.com/usermap"),
+        ("https://api.eu.amplitude.com/batch", "https://api.eu.amplitude.com/usermap"),
+        ("http://127.0.0.1:8000/proxy/2/httpapi", "http://127.0.0.1:8000/proxy/usermap"),
+    ])
+    def test_usermap_url(self, url: str, expected: str) -> None:
+        """The User Mapping URL is Amplitude's own, or /usermap beside a custom endpoint."""
+        assert usermap_url_for(url) == expected
+
+
+class TestAnswers:
+    """Every answer Amplitude documents, played by the collector."""
+
+    def test_delivered(self, amplitude: Collector) -> None:
+        """A 200 delivers every event, gzipped, and the collector ingests them as sent."""
+        events = map_message(message("track", plan="pro"))
+        outcome = destination(amplitude).send(encode(events), timeout=5)
+        assert outcome.ok and outcome.wire_bytes > 0
+        assert amplitude.amplitude_events == [json.loads(e) for e in encode(events)]
+        assert amplitude.requests[0].content_encoding == "gzip"
+
+    def test_invalid_fields_refuse_those_events(self, amplitude: Collector) -> None:
+        """A 400 with events_with_invalid_fields refuses those, and the rest are to be resent."""
+        good = encode(map_message(message("track")))[0]
+        bad = b'{"event_type":"x","user_id":"user-123","time":"yesterday"}'
+        outcome = destination(amplitude).send([good, bad], timeout=5)
+        assert outcome.refused == {1: "Amplitude: invalid field 'time'"}
+        assert outcome.error is not None and outcome.error.retryable
+        assert destination(amplitude).send([good], timeout=5).ok
+
+    def test_missing_fields_and_id_lengths(self, amplitude: Collector) -> None:
+        """Missing fields and short ids are refused each with its reason."""
+        items = [b'{"user_id":"user-123"}', b'{"event_type":"x","user_id":"abc"}']
+        outcome = destination(amplitude).send(items, timeout=5)
+        assert outcome.refused == {
+            0: "Amplitude: missing field 'event_type'", 1: "Amplitude: id too short 'user_id'",
+        }
+
+    def test_invalid_api_key(self, amplitude: Collector) -> None:
+        """A wrong key fails the batch for good and says so plainly, without the key."""
+        outcome = destination(amplitude, api_key="wrong-secret").send(
+            encode(map_message(message("track"))), timeout=5
+        )
+        assert outcome.error is not None and not outcome.error.retryable
+        assert str(outcome.error) == "invalid API key (HTTP 400)"
+        assert "wrong-secret" not in repr(outcome)
+
+    def test_missing_field(self, amplitude: Collector) -> None:
+        """A 400 with missing_field fails the batch for good, naming the field."""
+        outcome = destination(amplitude, api_key="").send(
+            encode(map_message(message("track"))), timeout=5
+        )
+        assert outcome.error is not None and not outcome.error.retryable
+        assert "missing required field 'api_key'" in str(outcome.error)
+
+    def test_too_large_splits(self, amplitude: Collector) -> None:
+        """A 413 is an error with status 413, which the sender splits."""
+        big = encode(map_message(message("track", blob="x" * 1000)) * 1_100)
+        outcome = destination(amplitude).send(big, timeout=5)
+        assert outcome.error is not None and outcome.error.status == 413
+
+    def test_throttled_user_deferred(self, collector_factory: Callable[..., Collector]) -> None:
+        """A 429 holds the throttled user's events back 30 s; the others are resent at once."""
+        collector = collector_factory(faults=Faults(throttle_ids=["slow-user"]))
+        items = encode(map_message(message("track")) + map_message(
+            message("track", user_id="slow-user")
+        ))
+        outcome = destination(collector).send(items, timeout=5)
+        assert outcome.deferred == {1: 30.0}
+        assert outcome.refused == {}
+        assert outcome.error is not None and outcome.error.retryable
+        assert destination(collector).send(items[:1], timeout=5).ok
+
+    def test_throttled_device_found_by_id(
+        self, collector_factory: Callable[..., Collector]
+    ) -> None:
+        """Events of a throttled device are found by their device_id."""
+        collector = collector_factory(faults=Faults(throttle_ids=["device-77"]))
+        items = encode(map_message(message("track", user_id=None, anonymous_id="device-77")))
+        assert destination(collector).send(items, timeout=5).deferred == {0: 30.0}
+
+    def test_daily_quota_refused(self, collector_factory: Callable[..., Collector]) -> None:
+        """Events of a user over the daily quota are refused with that reason."""
+        collector = collector_factory(faults=Faults(over_quota_ids=["spam-user"]))
+        items = encode(map_message(message("track", user_id="spam-user")))
+        outcome = destination(collector).send(items, timeout=5)
+        assert outcome.refused == {0: "Amplitude: exceeded_daily_quota_users"}
+
+    @pytest.mark.parametrize(("status", "unavailable"), [
+        (500, False), (502, True), (503, True), (504, True),
+    ])
+    def test_server_errors_retried_with_same_insert_id(
+        self, collector_factory: Callable[..., Collector], status: int, unavailable: bool
+    ) -> None:
+        """500/502/504 and 503 are retried; the resent events carry the same insert_id."""
+        collector = collector_factory(faults=Faults(status=status))
+        items = encode(map_message(message("track")))
+        dest = destination(collector)
+        first = dest.send(items, timeout=5)
+        assert first.error is not None and first.error.retryable
+        assert first.unavailable is unavailable
+        assert dest.send(items, timeout=5).ok
+        assert collector.amplitude_events[0]["insert_id"] == "msg-0001"
+
+
+class TestUserMapping:
+    """Aliases go to the User Mapping API as a form, beside the events."""
+
+    def test_alias_and_events_in_one_batch(self, amplitude: Collector) -> None:
+        """A batch of events and an alias gives one events request and one /usermap request."""
+        dest = destination(amplitude, usermap_url=amplitude.url + "/usermap")
+        items = encode(
+            dest.map_message(message("track"))
+            + dest.map_message(message("alias", previous_id="old-user"))
+        )
+        assert dest.send(items, timeout=5).ok
+        assert amplitude.usermaps == [{"user_id": "old-user", "global_user_id": "user-123"}]
+        assert len(amplitude.amplitude_events) == 1
+        usermap = next(r for r in amplitude.requests if r.path == "/usermap")
+        assert usermap.headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+    def test_usermap_form(self, amplitude: Collector) -> None:
+        """The form has api_key, the mapping list and the options."""
+        dest = destination(amplitude, usermap_url=amplitude.url + "/usermap", min_id_length=3)
+        item = encode(dest.map_message(message("alias", previous_id="old")))
+        form = parse_qs(dest.__dict__["_usermap"].body(item).decode())
+        assert form["api_key"] == [KEY]
+        assert json.loads(form["mapping"][0]) == [{"user_id": "old", "global_user_id": "user-123"}]
+        assert json.loads(form["options"][0]) == {"min_id_length": 3}
+
+    def test_refused_mapping_alone(self, collector_factory: Callable[..., Collector]) -> None:
+        """A mapping the API refuses for good is refused alone; the events are delivered."""
+        collector = collector_factory(write_key=KEY)
+        dest = destination(collector, usermap_url=collector.url + "/nowhere")
+        items = encode(
+            dest.map_message(message("alias", previous_id="old-user"))
+            + dest.map_message(message("track"))
+        )
+        outcome = dest.send(items, timeout=5)
+        assert outcome.error is None
+        assert list(outcome.refused) == [0]
+        assert outcome.refused[0].startswith("User Mapping API: ")
+        assert len(collector.amplitude_events) == 1
+
+
+class TestAgainstTheSDK:
+    """logbridge's events equal those of Amplitude's own SDK for the same calls."""
+
+    def test_same_events_as_amplitude_analytics(self, amplitude: Collector) -> None:
+        """track, identify, set_group and group_identify agree on every field both send."""
+        from amplitude import Amplitude, BaseEvent, Config, EventOptions, Identify
+
+        ids = {"user_id": "user-123", "device_id": "device-abc", "time": STAMP_MS}
+        context = {"ip": "203.0.113.9", "app": {"version": "2.1.3"},
+                   "os": {"name": "iOS", "version": "17.1"}, "locale": "en-US"}
+        client = Amplitude(KEY, Config(
+            server_url=amplitude.url + "/2/httpapi", flush_queue_size=100,
+            flush_interval_millis=60_000,
+        ))
+        try:
+            client.track(BaseEvent(
+                event_type="Order Completed", insert_id="msg-track", **ids,
+                event_properties={"revenue": 9.99, "quantity": 3, "coupon": None},
+                revenue=9.99, quantity=3, ip="203.0.113.9", app_version="2.1.3",
+                os_name="iOS", os_version="17.1", language="en-US",
+            ))
+            client.identify(Identify().set("email", "a@example.com").set("plan", "pro"),
+                            EventOptions(insert_id="msg-identify", **ids))
+            client.set_group("company", "acme-inc", EventOptions(insert_id="msg-group", **ids))
+            client.group_identify("company", "acme-inc", Identify().set("name", "Acme"),
+                                  EventOptions(insert_id="msg-group-group", **ids))
+            client.flush()
+            assert amplitude.wait_for_amplitude(4, timeout=10)
+        finally:
+            client.shutdown()
+        sdk = {event["insert_id"]: event for event in amplitude.amplitude_events}
+        amplitude.reset()
+
+        common = {"anonymous_id": "device-abc", "timestamp": STAMP, "context": context}
+        messages = [
+            message("track", event="Order Completed", message_id="msg-track", revenue=9.99,
+                    quantity=3, coupon=None, **common),
+            message("identify", message_id="msg-identify", email="a@example.com", plan="pro",
+                    **common),
+            message("group", message_id="msg-group", group_id="acme-inc", name="Acme", **common),
+        ]
+        dest = destination(amplitude)
+        events = [event for msg in messages for event in dest.map_message(msg)]
+        assert dest.send(encode(events), timeout=5).ok
+        ours = {event["insert_id"]: event for event in amplitude.amplitude_events}
+
+        assert sorted(ours) == sorted(sdk)
+        for insert_id, theirs in sdk.items():
+            shared = (set(theirs) & set(ours[insert_id])) - {"library"}  # each names itself
+            assert len(shared) >= 5
+            assert {k: ours[insert_id][k] for k in shared} == {k: theirs[k] for k in shared}
