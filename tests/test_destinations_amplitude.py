@@ -1,4 +1,4 @@
-"""The Amplitude destination: mapping, limits, and every documented answer, against the collector."""
+"""The Amplitude destination: mapping, limits and every documented answer, on the collector."""
 
 from __future__ import annotations
 

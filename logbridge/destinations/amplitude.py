@@ -35,7 +35,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ..errors import ConfigurationError, DeliveryError
+from ..errors import ConfigurationError
+from .amplitude_answers import read_bad_request, read_throttled
 from .amplitude_events import USERMAP_KEY, map_message
 from .base import Limits, Outcome
 from .http import HttpDestination, HttpSettings, outcome_for_status
@@ -71,8 +72,6 @@ HTTP_LIMITS: Final = Limits(
 BATCH_LIMITS: Final = Limits(
     max_message_bytes=20_000_000, max_request_bytes=20_000_000, max_request_count=2_000
 )
-#: How long Amplitude asks to pause a throttled user or device.
-THROTTLE_PAUSE: Final = 30.0
 
 
 class AmplitudeDestination(HttpDestination):
@@ -167,8 +166,10 @@ class AmplitudeDestination(HttpDestination):
         if not isinstance(answer, dict):
             return outcome_for_status(status, headers, text)
         if status == 400:
-            return _read_bad_request(answer, count, self._in_flight)
-        return _read_throttled(answer, count, self._in_flight, headers, text)
+            return read_bad_request(answer, count, self._in_flight)
+        return read_throttled(answer, count, self._in_flight) or outcome_for_status(
+            status, headers, text
+        )
 
     # Lifecycle -----------------------------------------------------------------------
 
@@ -206,98 +207,6 @@ class _UserMapping(HttpDestination):
         if self._options is not None:
             fields["options"] = self._options
         return urlencode(fields).encode("ascii")
-
-
-def _read_bad_request(answer: Mapping[str, Any], count: int, items: Sequence[bytes]) -> Outcome:
-    """A 400: a bad key or request fails the batch; bad events are refused, the rest resent."""
-    error_text = str(answer.get("error") or "invalid request")
-    if error_text.lower().startswith("invalid api key"):
-        return Outcome(DeliveryError("invalid API key", status=400))
-    missing = answer.get("missing_field")
-    if missing:
-        return Outcome(DeliveryError(f"request missing required field {missing!r}", status=400))
-    refused: dict[int, str] = {}
-    for key, reason in (
-        ("events_with_invalid_fields", "invalid field"),
-        ("events_with_missing_fields", "missing field"),
-        ("events_with_invalid_id_lengths", "id too short"),
-    ):
-        fields = answer.get(key)
-        if isinstance(fields, Mapping):
-            for field, indices in fields.items():
-                for index in _indices(indices, count):
-                    refused.setdefault(index, f"Amplitude: {reason} {field!r}")
-    for index in _indices(answer.get("silenced_events"), count):
-        refused.setdefault(index, "Amplitude: events silenced for this device_id")
-    refused.update(_over_quota(answer, items))
-    if not refused:
-        return Outcome(DeliveryError(f"Amplitude: {error_text}", status=400))
-    error = DeliveryError(f"Amplitude refused {len(refused)} event(s)", status=400, retryable=True)
-    return Outcome(error, refused=refused, unavailable=True)
-
-
-def _read_throttled(
-    answer: Mapping[str, Any],
-    count: int,
-    items: Sequence[bytes],
-    headers: Mapping[str, str],
-    text: str,
-) -> Outcome:
-    """A 429: throttled users' events wait 30 s, over-quota ones are refused, the rest resent."""
-    throttled = set(_indices(answer.get("throttled_events"), count))
-    users = answer.get("throttled_users")
-    devices = answer.get("throttled_devices")
-    if isinstance(users, Mapping) or isinstance(devices, Mapping):
-        for index, (user_id, device_id) in enumerate(_ids(items)):
-            if (isinstance(users, Mapping) and user_id in users) or (
-                isinstance(devices, Mapping) and device_id in devices
-            ):
-                throttled.add(index)
-    refused = _over_quota(answer, items)
-    deferred = {index: THROTTLE_PAUSE for index in throttled if index not in refused}
-    if not refused and not deferred:
-        return outcome_for_status(429, headers, text)
-    error = DeliveryError("Amplitude throttled some users or devices", status=429, retryable=True)
-    return Outcome(error, refused=refused, deferred=deferred, unavailable=True)
-
-
-def _over_quota(answer: Mapping[str, Any], items: Sequence[bytes]) -> dict[int, str]:
-    """The events of users or devices over Amplitude's daily quota, with that reason."""
-    users = answer.get("exceeded_daily_quota_users")
-    devices = answer.get("exceeded_daily_quota_devices")
-    if not (users or devices):
-        return {}
-    users = users if isinstance(users, Mapping) else {}
-    devices = devices if isinstance(devices, Mapping) else {}
-    refused: dict[int, str] = {}
-    for index, (user_id, device_id) in enumerate(_ids(items)):
-        if user_id in users:
-            refused[index] = "Amplitude: exceeded_daily_quota_users"
-        elif device_id in devices:
-            refused[index] = "Amplitude: exceeded_daily_quota_devices"
-    return refused
-
-
-def _ids(items: Sequence[bytes]) -> list[tuple[Any, Any]]:
-    """The ``(user_id, device_id)`` of each serialised event."""
-    ids = []
-    for item in items:
-        try:
-            event = json.loads(item)
-        except ValueError:
-            event = None
-        if isinstance(event, dict):
-            ids.append((event.get("user_id"), event.get("device_id")))
-        else:
-            ids.append((None, None))
-    return ids
-
-
-def _indices(value: Any, count: int) -> list[int]:
-    """The valid event indices in an answer's list (anything else is ignored)."""
-    if not isinstance(value, list):
-        return []
-    return [i for i in value if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < count]
 
 
 def _merge(events: Outcome, event_at: list[int], mapped: Outcome, mapping_at: list[int]) -> Outcome:
