@@ -444,3 +444,19 @@ class TestAgainstTheSDK:
             shared = (set(theirs) & set(ours[insert_id])) - {"library"}  # each names itself
             assert len(shared) >= 5
             assert {k: ours[insert_id][k] for k in shared} == {k: theirs[k] for k in shared}
+
+
+class TestLifecycle:
+    """The events' and the User Mapping's connections are handled together."""
+
+    def test_reset_after_fork_gives_new_sessions(self, amplitude: Collector) -> None:
+        """After a fork both requests get new sessions and still deliver."""
+        dest = destination(amplitude, usermap_url=amplitude.url + "/usermap")
+        usermap = dest.__dict__["_usermap"]
+        before = (dest.__dict__["_session"], usermap.__dict__["_session"])
+        dest.reset_after_fork()
+        after = (dest.__dict__["_session"], usermap.__dict__["_session"])
+        assert before[0] is not after[0] and before[1] is not after[1]
+        items = encode(dest.map_message(message("alias", previous_id="old-user")))
+        assert dest.send(items, timeout=5).ok
+        dest.close()

@@ -173,25 +173,35 @@ class AmplitudeDestination(HttpDestination):
 
     # Lifecycle -----------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        super().warm_up()
+        if self._usermap is not None:
+            self._usermap.warm_up()
+
     def reset_after_fork(self) -> None:
         super().reset_after_fork()
         if self._usermap is not None:
-            self._usermap = _UserMapping(self._usermap.url, self, self._api_key)
+            self._usermap.reset_after_fork()
+
+    def close(self) -> None:
+        super().close()
+        if self._usermap is not None:
+            self._usermap.close()
 
 
 _USERMAP_PREFIX: Final = b'{"' + USERMAP_KEY.encode() + b'"'
 
 
 class _UserMapping(HttpDestination):
-    """The User Mapping API: ``api_key`` and ``mapping`` as a form, on the events' session."""
+    """The User Mapping API: ``api_key`` and ``mapping`` as a form."""
 
     name = "amplitude-usermap"
     content_type = "application/x-www-form-urlencoded"
 
     def __init__(self, url: str, events: AmplitudeDestination, api_key: str) -> None:
-        # Not gzipped: the API is documented with form fields only.
-        settings = dataclasses.replace(events.settings, gzip=False, session=events._session)
-        super().__init__(url, settings)
+        # Not gzipped: the API is documented with form fields only. A session of its own
+        # (unless the user gave one): its host is not the events' host.
+        super().__init__(url, dataclasses.replace(events.settings, gzip=False))
         self._api_key = api_key
         self._options = (
             None if events.min_id_length is None
