@@ -183,6 +183,14 @@ class TestEventValidation:
         assert response.json()["events_with_invalid_fields"] == {"event_properties": [0]}
 
 
+    def test_group_identify_needs_no_user(self, amplitude: Collector) -> None:
+        """A $groupidentify without user_id or device_id is ingested, as the SDK sends one."""
+        group = {"event_type": "$groupidentify", "groups": {"company": "acme"},
+                 "group_properties": {"$set": {"name": "Acme"}}, "time": TIME}
+        assert post(amplitude, [group]).status_code == 200
+        assert post(amplitude, [event(user_id=None)]).status_code == 400
+
+
 class TestSizes:
     """1 MB and fewer than 2,000 events on /2/httpapi; 20 MB and 2,000 events on /batch."""
 
@@ -290,3 +298,4 @@ class TestUserMapping:
             amplitude.url + "/usermap", data={"api_key": "nope", "mapping": "[]"}, timeout=5
         )
         assert response.json()["error"].startswith("Invalid API key:")
+

@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logbridge.collector import Collector, Faults
 from logbridge.destinations.amplitude import (
@@ -460,3 +462,35 @@ class TestLifecycle:
         items = encode(dest.map_message(message("alias", previous_id="old-user")))
         assert dest.send(items, timeout=5).ok
         dest.close()
+
+
+class TestAnyInput:
+    """Whatever a logging call carries, the mapping gives events or refuses with a reason."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        kind=st.sampled_from(["track", "page", "screen", "identify", "group", "alias"]),
+        fields=st.dictionaries(
+            st.sampled_from(["user_id", "anonymous_id", "group_id", "previous_id", "context",
+                             "integrations", "group_type", "revenue", "quantity", "x"]),
+            st.recursive(
+                st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                lambda inner: st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                max_leaves=8,
+            ),
+        ),
+    )
+    def test_events_or_invalid_event(self, kind: str, fields: dict[str, Any]) -> None:
+        """map_message returns dict events or raises InvalidEvent, never anything else."""
+        try:
+            built, _ = build_message(kind, fields, event="E" if kind == "track" else None)
+        except InvalidEvent:
+            return
+        try:
+            events = map_message(built, usermap=True)
+        except InvalidEvent as exc:
+            assert exc.reason
+            return
+        assert events and all(isinstance(event, dict) for event in events)
+        encode(events)

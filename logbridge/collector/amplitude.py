@@ -214,7 +214,8 @@ def validate_event(event: Any, min_length: int) -> list[tuple[str, str, str]]:
             problems.append(("short", field, f"{field} is under {min_length} characters"))
         else:
             ids += 1
-    if ids == 0 and not problems:
+    # A $groupidentify is about a group: the SDK sends it without a user when given none.
+    if ids == 0 and not problems and event_type != "$groupidentify":
         problems.append(("missing", "user_id", "an event needs user_id or device_id"))
     value = event.get("time")
     if value is not None and (
