@@ -39,7 +39,8 @@ from ..errors import ConfigurationError
 from .amplitude_answers import read_bad_request, read_throttled
 from .amplitude_events import USERMAP_KEY, map_message
 from .base import Limits, Outcome
-from .http import HttpDestination, HttpSettings, outcome_for_status
+from .http import HttpDestination, HttpSettings, http_settings, outcome_for_status
+from .registry import Preset
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BATCH_LIMITS",
     "HTTP_LIMITS",
+    "PRESETS",
     "AmplitudeDestination",
     "build",
 ]
@@ -251,30 +253,25 @@ def _merge(events: Outcome, event_at: list[int], mapped: Outcome, mapping_at: li
 
 
 def build(options: Options, url: str | None) -> AmplitudeDestination:
-    """An :class:`AmplitudeDestination` from the validated options and the effective URL."""
+    """An :class:`AmplitudeDestination` from the validated options and the effective URL.
+
+    ``amplitude_api="batch"`` turns a preset's HTTP V2 URL into its Batch API URL; an
+    ``endpoint`` is taken as given (``amplitude_api`` then chooses the limits).
+    """
     api_key = options.write_key
     if not api_key:
         raise ConfigurationError(
             "write_key is required for destination 'amplitude': it is the Amplitude API key"
         )
-    api = options.amplitude_api
-    if api not in ("http", "batch"):
-        raise ConfigurationError(f"amplitude_api must be 'http' or 'batch', got {api!r}")
+    batch = options.amplitude_api == "batch"
     target = url or HTTP_URL
-    if api == "batch":
+    if batch:
         target = _BATCH_URLS.get(target, target)
-    settings = HttpSettings(
-        gzip=options.gzip,
-        timeout=options.timeout,
-        verify=options.verify,
-        proxies=options.proxies,
-        session=options.session,
-    )
     return AmplitudeDestination(
         target,
-        settings,
+        http_settings(options),
         api_key,
-        batch_api=api == "batch",
+        batch_api=batch,
         group_type=options.amplitude_group_type,
         min_id_length=options.min_id_length,
         usermap_url=usermap_url_for(target) if options.amplitude_usermap else None,
@@ -294,3 +291,8 @@ def usermap_url_for(url: str) -> str:
             break
     return urlunsplit((parts.scheme, parts.netloc, path + "/usermap", "", ""))
 
+
+PRESETS = {
+    "amplitude": Preset(HTTP_URL, build, default_path="/2/httpapi"),
+    "amplitude-eu": Preset(HTTP_EU_URL, build, default_path="/2/httpapi"),
+}

@@ -17,7 +17,7 @@ identify   ``$identify`` with ``user_properties: {"$set": traits}``
 group      ``$identify`` with ``groups`` and ``user_properties.$set`` {type: groupId},
            then ``$groupidentify`` with ``group_properties: {"$set": traits}``
 alias      a User Mapping (``user_id`` = previousId, ``global_user_id`` = userId) when
-           ``usermap`` is on; otherwise refused as unsupported
+           ``usermap`` is on; otherwise dropped as unsupported
 =========  ===========================================================================
 
 Ids: Amplitude drops ids under 5 characters (or ``min_id_length``) and refuses
@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .._version import __version__
-from ..errors import InvalidEvent
+from ..errors import InvalidEvent, UnsupportedEvent
 
 __all__ = [
     "DEFAULT_MIN_ID_LENGTH",
@@ -100,8 +100,8 @@ def map_message(
 ) -> list[dict[str, Any]]:
     """The Amplitude events (or the User Mapping) a spec message becomes.
 
-    Raises :class:`InvalidEvent` for a message Amplitude would refuse; an alias without
-    ``usermap`` is refused with a reason starting ``"unsupported:"``.
+    Raises :class:`InvalidEvent` for a message Amplitude would refuse, and
+    :class:`UnsupportedEvent` for an alias without ``usermap``.
     """
     kind = message.get("type")
     min_length = DEFAULT_MIN_ID_LENGTH if min_id_length is None else min_id_length
@@ -122,7 +122,7 @@ def map_message(
         return [event]
     if kind == "group":
         return _group(message, base, group_type)
-    raise InvalidEvent(f"unsupported: Amplitude has no equivalent of a {kind!r} message")
+    raise UnsupportedEvent(f"Amplitude has no equivalent of a {kind!r} message")
 
 
 def _event(event_type: str, base: dict[str, Any], properties: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,8 +168,8 @@ def _group(message: Mapping[str, Any], base: dict[str, Any], default_type: str) 
 def _usermap(message: Mapping[str, Any], enabled: bool, min_length: int) -> dict[str, Any]:
     """An alias as a User Mapping of previousId onto userId."""
     if not enabled:
-        raise InvalidEvent(
-            "unsupported: Amplitude's event API has no alias "
+        raise UnsupportedEvent(
+            "Amplitude's event API has no alias "
             "(set amplitude_usermap=True to use its User Mapping API)"
         )
     previous = _checked_id("previousId", message.get("previousId"), min_length)
