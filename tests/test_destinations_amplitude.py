@@ -23,6 +23,7 @@ from logbridge.destinations.http import HttpSettings
 from logbridge.encoding import Encoder
 from logbridge.errors import InvalidEvent, UnsupportedEvent
 from logbridge.message import build_message
+from tests.support import ROOT, analytics_logger
 
 KEY = "amp-secret-key-42"
 STAMP = "2026-11-22T06:30:00.123Z"
@@ -428,17 +429,18 @@ class TestAgainstTheSDK:
         sdk = {event["insert_id"]: event for event in amplitude.amplitude_events}
         amplitude.reset()
 
-        common = {"anonymous_id": "device-abc", "timestamp": STAMP, "context": context}
-        messages = [
-            message("track", event="Order Completed", message_id="msg-track", revenue=9.99,
-                    quantity=3, coupon=None, **common),
-            message("identify", message_id="msg-identify", email="a@example.com", plan="pro",
-                    **common),
-            message("group", message_id="msg-group", group_id="acme-inc", name="Acme", **common),
-        ]
-        dest = destination(amplitude)
-        events = [event for msg in messages for event in dest.map_message(msg)]
-        assert dest.send(encode(events), timeout=5).ok
+        common = {"user_id": "user-123", "anonymous_id": "device-abc", "timestamp": STAMP,
+                  "context": context}
+        with analytics_logger(amplitude.url, destination="amplitude", write_key=KEY) as (
+            log, handler
+        ):
+            log.info("Order Completed", extra={**common, "message_id": "msg-track",
+                                               "revenue": 9.99, "quantity": 3, "coupon": None})
+            log.info("identify", extra={**common, "message_id": "msg-identify",
+                                        "email": "a@example.com", "plan": "pro"})
+            log.info("group", extra={**common, "message_id": "msg-group", "group_id": "acme-inc",
+                                     "traits": {"name": "Acme"}})
+            assert handler.flush(timeout=10)
         ours = {event["insert_id"]: event for event in amplitude.amplitude_events}
 
         assert sorted(ours) == sorted(sdk)
@@ -494,3 +496,168 @@ class TestAnyInput:
             return
         assert events and all(isinstance(event, dict) for event in events)
         encode(events)
+
+
+class TestThroughLogging:
+    """destination="amplitude" end to end: logging calls in, Amplitude events at the collector."""
+
+    def test_every_call(self, amplitude: Collector) -> None:
+        """Each message type arrives as its Amplitude events, the alias as a User Mapping."""
+        with analytics_logger(amplitude.url, destination="amplitude", write_key=KEY,
+                              amplitude_usermap=True) as (log, handler):
+            user = {"user_id": "user-123"}
+            log.info("Signed Up", extra={**user, "plan": "pro"})
+            log.info("page", extra={**user, "page_name": "Pricing"})
+            log.info("screen", extra={**user, "screen_name": "Home"})
+            log.info("identify", extra={**user, "email": "a@example.com"})
+            log.info("group", extra={**user, "group_id": "team-9", "group_type": "team"})
+            log.info("alias", extra={**user, "previous_id": "anon-4242"})
+            assert handler.flush(timeout=10)
+        assert [event["event_type"] for event in amplitude.amplitude_events] == [
+            "Signed Up", "Viewed Pricing", "Viewed Home", "$identify", "$identify",
+            "$groupidentify",
+        ]
+        assert amplitude.amplitude_events[-1]["groups"] == {"team": "team-9"}
+        assert amplitude.usermaps == [{"user_id": "anon-4242", "global_user_id": "user-123"}]
+        assert {r.path for r in amplitude.requests} == {"/2/httpapi", "/usermap"}
+
+    def test_batch_api(self, amplitude: Collector) -> None:
+        """amplitude_api="batch" posts to /batch."""
+        with analytics_logger(amplitude.url, destination="amplitude", write_key=KEY,
+                              amplitude_api="batch") as (log, handler):
+            log.info("Signed Up", extra={"user_id": "user-123"})
+            assert handler.flush(timeout=10)
+        assert [(r.path, r.format) for r in amplitude.requests] == [("/batch", "amplitude")]
+        assert len(amplitude.amplitude_events) == 1
+
+    def test_eu_preset(self) -> None:
+        """amplitude-eu is Amplitude's EU HTTP V2 URL, and its Batch URL with the batch API."""
+        from logbridge.destinations.amplitude import PRESETS
+
+        assert PRESETS["amplitude-eu"].url == "https://api.eu.amplitude.com/2/httpapi"
+        assert PRESETS["amplitude"].url == "https://api2.amplitude.com/2/httpapi"
+
+    def test_min_id_length(self, amplitude: Collector) -> None:
+        """min_id_length lets short ids through and travels in the request's options."""
+        with analytics_logger(amplitude.url, destination="amplitude", write_key=KEY,
+                              min_id_length=2) as (log, handler):
+            log.info("Signed Up", extra={"user_id": "u7"})
+            assert handler.flush(timeout=10)
+        assert amplitude.amplitude_events[0]["user_id"] == "u7"
+
+    def test_bad_id_dropped_at_the_record(self, amplitude: Collector) -> None:
+        """A placeholder id is dropped as invalid, with its reason, and nothing is sent."""
+        errors: list[BaseException] = []
+        with analytics_logger(amplitude.url, destination="amplitude", write_key=KEY,
+                              on_error=lambda exc, messages: errors.append(exc)) as (log, handler):
+            log.info("Signed Up", extra={"user_id": "null"})
+            assert handler.flush(timeout=10)
+            assert handler.stats()["dropped"]["invalid"] == 1  # type: ignore[index]
+        assert "placeholder id that Amplitude refuses" in str(errors[0])
+        assert amplitude.requests == []
+
+    def test_alias_unsupported(self, amplitude: Collector) -> None:
+        """Without amplitude_usermap an alias is dropped as unsupported and passed to on_error."""
+        errors: list[BaseException] = []
+        with analytics_logger(amplitude.url, destination="amplitude", write_key=KEY,
+                              on_error=lambda exc, messages: errors.append(exc)) as (log, handler):
+            log.info("alias", extra={"user_id": "user-123", "previous_id": "anon-4242"})
+            assert handler.flush(timeout=10)
+            assert handler.stats()["dropped"]["unsupported"] == 1  # type: ignore[index]
+        assert isinstance(errors[0], UnsupportedEvent)
+        assert amplitude.requests == []
+
+    def test_needs_api_key(self, amplitude: Collector) -> None:
+        """Without write_key the handler fails at start-up, naming the option."""
+        import logbridge
+        from logbridge.errors import ConfigurationError
+
+        with pytest.raises(ConfigurationError, match="write_key is required"):
+            logbridge.AnalyticsHandler(destination="amplitude", endpoint=amplitude.url)
+
+    def test_invalid_key_said_plainly(self, amplitude: Collector) -> None:
+        """A wrong API key fails the batch with "invalid API key", the key in no error."""
+        errors: list[BaseException] = []
+        with analytics_logger(amplitude.url, destination="amplitude", write_key="wrong-secret",
+                              on_error=lambda exc, messages: errors.append(exc)) as (log, handler):
+            log.info("Signed Up", extra={"user_id": "user-123"})
+            handler.flush(timeout=10)
+            assert handler.stats()["dropped"]["rejected"] == 1  # type: ignore[index]
+        assert str(errors[0]) == "invalid API key (HTTP 400)"
+
+    def test_too_large_is_split(self, collector_factory: Callable[..., Collector]) -> None:
+        """A 413 splits the batch and every event is delivered."""
+        collector = collector_factory(write_key=KEY, faults=Faults(status=413))
+        with analytics_logger(collector.url, destination="amplitude", write_key=KEY,
+                              flush_at=4) as (log, handler):
+            for n in range(4):
+                log.info("Signed Up", extra={"user_id": f"user-{n:04d}"})
+            assert handler.flush(timeout=10)
+        assert len(collector.amplitude_events) == 4
+        assert [r.status for r in collector.requests][:1] == [413]
+
+    def test_server_error_resent_with_same_insert_id(
+        self, collector_factory: Callable[..., Collector]
+    ) -> None:
+        """After a 503 the event is sent again with the same insert_id, and arrives once."""
+        collector = collector_factory(write_key=KEY, faults=Faults(status=503))
+        with analytics_logger(collector.url, destination="amplitude", write_key=KEY) as (
+            log, handler
+        ):
+            log.info("Signed Up", extra={"user_id": "user-123", "message_id": "msg-503"})
+            assert handler.flush(timeout=10)
+        assert [r.status for r in collector.requests] == [503, 200]
+        assert [e["insert_id"] for e in collector.amplitude_events] == ["msg-503"]
+
+    def test_throttled_user_waits(self, collector_factory: Callable[..., Collector]) -> None:
+        """A throttled user's event waits its pause while the others are sent at once."""
+        collector = collector_factory(write_key=KEY, faults=Faults(throttle_ids=["slow-user"]))
+        dest = AmplitudeDestination(collector.url + "/2/httpapi", HttpSettings(), KEY,
+                                    throttle_pause=0.5)
+        with analytics_logger(collector.url, destination=dest, write_key=KEY, flush_at=2) as (
+            log, handler
+        ):
+            log.info("Signed Up", extra={"user_id": "slow-user"})
+            log.info("Signed Up", extra={"user_id": "fast-user"})
+            assert collector.wait_for_amplitude(1, timeout=10)
+            assert [e["user_id"] for e in collector.amplitude_events] == ["fast-user"]
+            assert handler.flush(timeout=10)
+        assert [e["user_id"] for e in collector.amplitude_events] == ["fast-user", "slow-user"]
+
+    def test_over_quota_dropped(self, collector_factory: Callable[..., Collector]) -> None:
+        """Events of a user over the daily quota are dropped with that reason; others pass."""
+        collector = collector_factory(write_key=KEY, faults=Faults(over_quota_ids=["spam-user"]))
+        errors: list[BaseException] = []
+        with analytics_logger(collector.url, destination="amplitude", write_key=KEY, flush_at=2,
+                              on_error=lambda exc, messages: errors.append(exc)) as (log, handler):
+            log.info("Signed Up", extra={"user_id": "spam-user"})
+            log.info("Signed Up", extra={"user_id": "good-user"})
+            assert handler.flush(timeout=10)
+        assert [e["user_id"] for e in collector.amplitude_events] == ["good-user"]
+        assert "exceeded_daily_quota_users" in str(errors[0])
+
+
+class TestExample:
+    """examples/destination_amplitude.py runs against the collector."""
+
+    @pytest.mark.parametrize(("api", "path"), [("http", "/2/httpapi"), ("batch", "/batch")])
+    def test_example(self, amplitude: Collector, api: str, path: str) -> None:
+        """The example delivers its five calls as Amplitude events and one User Mapping."""
+        import os
+        import subprocess
+        import sys
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOGBRIDGE_")}
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "destination_amplitude.py"),
+             "--endpoint", amplitude.url, "--api", api],
+            env={**env, "AMPLITUDE_API_KEY": KEY}, capture_output=True, text=True,
+            timeout=120, check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert "delivered: True" in run.stdout
+        assert [e["event_type"] for e in amplitude.amplitude_events] == [
+            "$identify", "Order Completed", "Viewed Pricing", "$identify", "$groupidentify"
+        ]
+        assert amplitude.usermaps == [{"user_id": "anon-7", "global_user_id": "user-42"}]
+        assert {r.path for r in amplitude.requests} == {path, "/usermap"}

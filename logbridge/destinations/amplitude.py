@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
-from .amplitude_answers import read_bad_request, read_throttled
+from .amplitude_answers import THROTTLE_PAUSE, read_bad_request, read_throttled
 from .amplitude_events import USERMAP_KEY, map_message
 from .base import Limits, Outcome
 from .http import HttpDestination, HttpSettings, http_settings, outcome_for_status
@@ -95,12 +95,14 @@ class AmplitudeDestination(HttpDestination):
         min_id_length: int | None = None,
         usermap_url: str | None = None,
         name: str = "amplitude",
+        throttle_pause: float = THROTTLE_PAUSE,
     ) -> None:
         super().__init__(url, settings)
         self.name = name
         self._api_key = api_key
         self.group_type = group_type
         self.min_id_length = min_id_length
+        self.throttle_pause = throttle_pause
         options = b"" if min_id_length is None else (
             b',"options":{"min_id_length":%d}' % min_id_length
         )
@@ -169,9 +171,8 @@ class AmplitudeDestination(HttpDestination):
             return outcome_for_status(status, headers, text)
         if status == 400:
             return read_bad_request(answer, count, self._in_flight)
-        return read_throttled(answer, count, self._in_flight) or outcome_for_status(
-            status, headers, text
-        )
+        throttled = read_throttled(answer, count, self._in_flight, self.throttle_pause)
+        return throttled or outcome_for_status(status, headers, text)
 
     # Lifecycle -----------------------------------------------------------------------
 
@@ -255,8 +256,9 @@ def _merge(events: Outcome, event_at: list[int], mapped: Outcome, mapping_at: li
 def build(options: Options, url: str | None) -> AmplitudeDestination:
     """An :class:`AmplitudeDestination` from the validated options and the effective URL.
 
-    ``amplitude_api="batch"`` turns a preset's HTTP V2 URL into its Batch API URL; an
-    ``endpoint`` is taken as given (``amplitude_api`` then chooses the limits).
+    ``amplitude_api="batch"`` turns a preset's HTTP V2 URL into its Batch API URL, and
+    an ``endpoint`` ending in ``/2/httpapi`` (as one given without a path is completed)
+    into the same base with ``/batch``.
     """
     api_key = options.write_key
     if not api_key:
@@ -266,7 +268,7 @@ def build(options: Options, url: str | None) -> AmplitudeDestination:
     batch = options.amplitude_api == "batch"
     target = url or HTTP_URL
     if batch:
-        target = _BATCH_URLS.get(target, target)
+        target = _BATCH_URLS.get(target) or _with_suffix(target, "/2/httpapi", "/batch")
     return AmplitudeDestination(
         target,
         http_settings(options),
@@ -283,13 +285,20 @@ def usermap_url_for(url: str) -> str:
     known = _USERMAP_URLS.get(url)
     if known is not None:
         return known
+    for suffix in ("/2/httpapi", "/batch"):
+        if urlsplit(url).path.rstrip("/").endswith(suffix):
+            return _with_suffix(url, suffix, "/usermap")
+    return _with_suffix(url, "", "/usermap")
+
+
+def _with_suffix(url: str, old: str, new: str) -> str:
+    """``url`` with its path's ending ``old`` replaced by ``new`` (unchanged without it)."""
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
-    for suffix in ("/2/httpapi", "/batch"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    return urlunsplit((parts.scheme, parts.netloc, path + "/usermap", "", ""))
+    if not path.endswith(old):
+        return url
+    path = path[: len(path) - len(old)] + new
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 PRESETS = {

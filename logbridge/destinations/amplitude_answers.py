@@ -53,8 +53,11 @@ def read_bad_request(answer: Mapping[str, Any], count: int, items: Sequence[byte
     return Outcome(error, refused=refused, unavailable=True)
 
 
-def read_throttled(answer: Mapping[str, Any], count: int, items: Sequence[bytes]) -> Outcome | None:
-    """A 429: throttled users' events wait 30 s, over-quota ones are refused, the rest resent.
+def read_throttled(
+    answer: Mapping[str, Any], count: int, items: Sequence[bytes], pause: float = THROTTLE_PAUSE
+) -> Outcome | None:
+    """A 429: throttled users' events wait ``pause`` (30 s), over-quota ones are refused, the
+    rest are resent.
 
     None when the answer names no event: the status alone says what to do.
     """
@@ -68,7 +71,7 @@ def read_throttled(answer: Mapping[str, Any], count: int, items: Sequence[bytes]
             ):
                 throttled.add(index)
     refused = _over_quota(answer, items)
-    deferred = {index: THROTTLE_PAUSE for index in throttled if index not in refused}
+    deferred = {index: pause for index in throttled if index not in refused}
     if not refused and not deferred:
         return None
     error = DeliveryError("Amplitude throttled some users or devices", status=429, retryable=True)
