@@ -661,3 +661,15 @@ class TestExample:
         ]
         assert amplitude.usermaps == [{"user_id": "anon-7", "global_user_id": "user-42"}]
         assert {r.path for r in amplitude.requests} == {path, "/usermap"}
+
+
+class TestKeyInAnswers:
+    """An answer that quotes the API key never puts it in an error."""
+
+    @pytest.mark.parametrize("status", [400, 403, 429, 500])
+    def test_key_scrubbed(self, amplitude: Collector, status: int) -> None:
+        """The key in an answer's text is masked before it becomes an error."""
+        text = json.dumps({"code": status, "error": f"Invalid thing for key {KEY}"})
+        outcome = destination(amplitude).read(status, {}, text, 1)
+        assert outcome.error is not None
+        assert KEY not in str(outcome.error) and KEY not in repr(outcome)

@@ -161,6 +161,8 @@ class AmplitudeDestination(HttpDestination):
 
     def read(self, status: int, headers: Mapping[str, str], text: str, count: int) -> Outcome:
         """Amplitude's documented answers, event by event."""
+        if self._api_key and self._api_key in text:  # an answer quoting the key: not in errors
+            text = text.replace(self._api_key, "***")
         if status not in (400, 429):
             return outcome_for_status(status, headers, text)
         try:
