@@ -89,6 +89,13 @@ class TestTrackPageScreen:
             "os_name": "iOS", "os_version": "17.1", "language": "en-US",
         }
 
+    def test_context_of_any_mapping(self) -> None:
+        """Nested context values that are mappings but not dicts are read too."""
+        from types import MappingProxyType
+
+        msg = message("track", context={"os": MappingProxyType({"name": "Linux"})})
+        assert map_message(msg)[0]["os_name"] == "Linux"
+
     def test_revenue_fields_lifted(self) -> None:
         """revenue, price, quantity and productId go to the event's top level too."""
         msg = message("track", revenue=9.99, price=3.33, quantity=3, productId="sku-1",

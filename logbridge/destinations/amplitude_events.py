@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from .._version import __version__
 from ..errors import InvalidEvent, UnsupportedEvent
@@ -59,25 +59,29 @@ PLACEHOLDER_IDS: Final = frozenset({
 USERMAP_KEY: Final = "$usermap"
 LIBRARY: Final = f"logbridge/{__version__}"
 
-#: Context fields copied to the event, with Segment's defaults (``event-schema.ts``).
-_CONTEXT_FIELDS: Final[tuple[tuple[str, tuple[str, ...], type | tuple[type, ...]], ...]] = (
-    ("ip", ("ip",), str),
-    ("user_agent", ("userAgent",), str),
-    ("app_version", ("app", "version"), str),
-    ("platform", ("device", "type"), str),
-    ("os_name", ("os", "name"), str),
-    ("os_version", ("os", "version"), str),
-    ("device_brand", ("device", "brand"), str),
-    ("device_manufacturer", ("device", "manufacturer"), str),
-    ("device_model", ("device", "model"), str),
-    ("carrier", ("network", "carrier"), str),
-    ("country", ("location", "country"), str),
-    ("region", ("location", "region"), str),
-    ("city", ("location", "city"), str),
-    ("language", ("locale",), str),
-    ("location_lat", ("location", "latitude"), (int, float)),
-    ("location_lng", ("location", "longitude"), (int, float)),
-)
+#: Context fields copied to the event, with Segment's defaults (``event-schema.ts``): by
+#: context key, ``(event field, key inside it or None, the type it must have)``.
+_CONTEXT_FIELDS: Final[dict[str, tuple[tuple[str, str | None, type | tuple[type, ...]], ...]]] = {
+    "ip": (("ip", None, str),),
+    "userAgent": (("user_agent", None, str),),
+    "app": (("app_version", "version", str),),
+    "os": (("os_name", "name", str), ("os_version", "version", str)),
+    "locale": (("language", None, str),),
+    "device": (
+        ("platform", "type", str),
+        ("device_brand", "brand", str),
+        ("device_manufacturer", "manufacturer", str),
+        ("device_model", "model", str),
+    ),
+    "network": (("carrier", "carrier", str),),
+    "location": (
+        ("country", "country", str),
+        ("region", "region", str),
+        ("city", "city", str),
+        ("location_lat", "latitude", (int, float)),
+        ("location_lng", "longitude", (int, float)),
+    ),
+}
 _NUMBER: Final = (int, float, decimal.Decimal)
 #: Amplitude's limit on the nesting of properties (http-v2, ``event_properties``).
 _MAX_DEPTH: Final = 40
@@ -180,11 +184,11 @@ def _usermap(message: Mapping[str, Any], enabled: bool, min_length: int) -> dict
 def _base(message: Mapping[str, Any], min_length: int) -> dict[str, Any]:
     """The fields every event of ``message`` has: ids, time, insert_id, context, session."""
     context = message.get("context")
-    context = context if isinstance(context, Mapping) else {}
+    context = context if _is_mapping(context) else {}
     base: dict[str, Any] = {}
     user_id = _checked_id("userId", message.get("userId"), min_length)
     device = context.get("device")
-    device_id = device.get("id") if isinstance(device, Mapping) else None
+    device_id = device.get("id") if _is_mapping(device) else None
     if device_id is not None:
         device_id = _checked_id("context.device.id", device_id, min_length)
     else:
@@ -201,10 +205,14 @@ def _base(message: Mapping[str, Any], min_length: int) -> dict[str, Any]:
     message_id = message.get("messageId")
     if isinstance(message_id, str) and message_id:
         base["insert_id"] = _clip(message_id)
-    for field, path, types in _CONTEXT_FIELDS:
-        value = _dig(context, path)
-        if isinstance(value, types) and not isinstance(value, bool):
-            base[field] = _clip(value) if isinstance(value, str) else value
+    for key, part in context.items():  # a context holds a few keys: walk it once
+        fields = _CONTEXT_FIELDS.get(key)
+        if fields is None:
+            continue
+        for field, inner, types in fields:
+            value = part if inner is None else part.get(inner) if _is_mapping(part) else None
+            if isinstance(value, types) and not isinstance(value, bool):
+                base[field] = _clip(value) if isinstance(value, str) else value
     session_id = _session_id(message.get("integrations"))
     if session_id is not None:
         base["session_id"] = session_id
@@ -264,16 +272,12 @@ def _session_id(integrations: Any) -> int | None:
 
 def _props(message: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = message.get(key)
-    return value if isinstance(value, Mapping) else {}
+    return value if _is_mapping(value) else {}
 
 
-def _dig(mapping: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = mapping
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """Whether ``value`` is a mapping: a dict at once, else the (slower) ABC check."""
+    return isinstance(value, (dict, Mapping))
 
 
 def _clean(properties: Mapping[str, Any]) -> dict[str, Any]:
@@ -291,7 +295,7 @@ def _clip(value: Any, depth: int = 0) -> Any:
         return value if len(value) <= MAX_STRING_LENGTH else value[:MAX_STRING_LENGTH]
     if depth > _MAX_DEPTH:
         return value
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         return {key: _clip(item, depth + 1) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clip(item, depth + 1) for item in value]
