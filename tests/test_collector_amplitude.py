@@ -299,3 +299,51 @@ class TestUserMapping:
         )
         assert response.json()["error"].startswith("Invalid API key:")
 
+
+
+class TestCommandLine:
+    """``logbridge collect`` plays Amplitude's faults and counts its events."""
+
+    def test_throttle_flags_and_summary(self) -> None:
+        """--throttle-id throttles that user; the summary counts the Amplitude events."""
+        import os
+        import signal
+        import socket
+        import subprocess
+        import sys
+
+        from tests.support import ROOT, wait_until
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "logbridge", "collect", "--port", str(port), "--quiet",
+             "--write-key", KEY, "--throttle-id", "slow-user"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/2/httpapi"
+
+            def up() -> bool:
+                try:
+                    return requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok
+                except requests.ConnectionError:
+                    return False
+
+            assert wait_until(up, timeout=20)
+            body = {"api_key": KEY, "events": [event(user_id="slow-user"), event()]}
+            first = requests.post(url, json=body, timeout=5)
+            assert first.json()["throttled_users"] == {"slow-user": 31}
+            assert requests.post(url, json=body, timeout=5).json()["events_ingested"] == 2
+            proc.send_signal(signal.SIGINT)
+            output, _ = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+        assert "faults: throttle 1 id(s) x1" in output
+        assert "Amplitude: http://127.0.0.1:" in output
+        assert "amplitude events 2, usermaps 0" in output
+        assert KEY not in output
