@@ -141,7 +141,8 @@ class AmplitudeDestination(HttpDestination):
         mapping_at = [i for i, item in enumerate(items) if item.startswith(_USERMAP_PREFIX)]
         if not mapping_at or self._usermap is None:
             return self._send_events(items, timeout)
-        event_at = [i for i in range(len(items)) if i not in set(mapping_at)]
+        mapped_set = set(mapping_at)
+        event_at = [i for i in range(len(items)) if i not in mapped_set]
         mapped = self._usermap.send([items[i] for i in mapping_at], timeout=timeout)
         if not event_at:
             return mapped
