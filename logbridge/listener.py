@@ -178,11 +178,13 @@ class AnalyticsListener(logging.handlers.QueueListener):
                     self._queue_size(), DropReason.SHUTDOWN_TIMEOUT,
                     f"still queued when shutdown_timeout ({timeout:g}s) ran out",
                 )
+            self.reporter.summary()
             self.reporter.enabled = False
             return
         if thread is None or not thread.is_alive():
             self.deliver_inline(send=True)
             self.sender.stop()
+        self.reporter.summary()
         self.reporter.enabled = False
 
     def snapshot(self) -> dict[str, object]:

@@ -1,23 +1,85 @@
 """logbridge's own diagnostics: warnings on the ``logbridge`` logger, rate-limited.
 
-A library must not flood its application's logs, so each kind of problem is written at
-most once per ``interval`` seconds, with the count of the similar ones held back.
+Two duties pull apart here. A library must not configure its application's logging or
+flood it, which is why the ``logbridge`` logger carries a ``NullHandler`` (as urllib3's
+does) and each problem is written at most once per ``interval``. But a rejected write
+key or events given up must not be lost without a word, and that ``NullHandler`` turns
+off the stdlib's ``logging.lastResort``. So a warning goes to the logger when the
+application routed it (a handler on ``logbridge`` or root, ``propagate`` or a level
+set on ``logbridge``), and to ``logging.lastResort`` (stderr) when nothing did, the
+way the stdlib decides it for a library without a ``NullHandler``.
+
+Each distinct problem (its kind and its detail with the numbers, quoted values and
+ids taken out) is written at least once; repeats within ``interval`` are counted and
+told with the next line of that problem, or by :meth:`Reporter.summary` at stop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 
-__all__ = ["Reporter"]
+__all__ = ["Reporter", "logger", "warn"]
 
 logger = logging.getLogger("logbridge")
 
+#: The handler logbridge itself puts on its logger: not a choice of the application's.
+_OWN_HANDLER = logging.NullHandler()
+logger.addHandler(_OWN_HANDLER)
+
+#: How many distinct problems one reporter tells apart; past that, one per kind.
+MAX_DISTINCT = 100
+
+#: What varies between reports of one problem: quoted values, UUIDs, numbers.
+_VARYING = re.compile(
+    r"'[^']*'|\"[^\"]*\"|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|\d+(?:\.\d+)?"
+)
+
+
+def problem_key(detail: str) -> str:
+    """``detail`` without what varies between reports of the same problem."""
+    return _VARYING.sub("#", detail)
+
+
+def routed() -> bool:
+    """Whether the application said where the ``logbridge`` logger's records go.
+
+    As ``Logger.callHandlers`` decides when to use ``logging.lastResort``, except that
+    logbridge's own ``NullHandler`` does not count and an application that turned
+    ``propagate`` off has chosen where they go (nowhere, if it added no handler).
+    Reads handler lists without logging's lock: this may run while another thread
+    holds it (dictConfig).
+    """
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(handler is not _OWN_HANDLER for handler in current.handlers):
+            return True
+        if not current.propagate:
+            return True
+        current = current.parent
+    return False
+
+
+def warn(message: str, *args: object) -> None:
+    """Write one WARNING of logbridge's: to the logger if routed, else to lastResort."""
+    if not logger.isEnabledFor(logging.WARNING):  # a level set by the app, or disabled
+        return
+    if routed():
+        logger.warning(message, *args)
+        return
+    last_resort = logging.lastResort
+    if last_resort is None or last_resort.level > logging.WARNING:
+        return  # the application turned the last resort off
+    record = logger.makeRecord(logger.name, logging.WARNING, __file__, 0, message, args, None)
+    if logger.filter(record):
+        last_resort.handle(record)
+
 
 class Reporter:
-    """Writes problems to the ``logbridge`` logger, one line per kind per interval."""
+    """Writes problems to the ``logbridge`` logger, one line per problem per interval."""
 
     __slots__ = ("_held", "_last", "_lock", "enabled", "interval")
 
@@ -25,23 +87,44 @@ class Reporter:
         self.interval = interval
         self.enabled = True
         self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
+        self._last: dict[tuple[str, str], float] = {}
+        #: Per problem: the reports held back since its last line, and the latest detail.
+        self._held: dict[tuple[str, str], tuple[int, str]] = {}
 
     def problem(self, kind: str, detail: str) -> None:
         """Report one problem of ``kind``; ``detail`` says what happened and why."""
         if not self.enabled:
             return
         now = time.monotonic()
+        key = (kind, problem_key(detail))
         with self._lock:
-            last = self._last.get(kind)
+            if key not in self._last and len(self._last) >= MAX_DISTINCT:
+                key = (kind, "")  # bounded memory: past the bound, one per kind
+            last = self._last.get(key)
             if last is not None and now - last < self.interval:
-                self._held[kind] = self._held.get(kind, 0) + 1
+                held, _ = self._held.get(key, (0, ""))
+                self._held[key] = (held + 1, detail)
                 return
-            self._last[kind] = now
-            held = self._held.pop(kind, 0)
+            self._last[key] = now
+            held, _ = self._held.pop(key, (0, ""))
         if held:
             detail = f"{detail} (and {held} more like it in the last {self.interval:g}s)"
+        self._write(kind, detail)
+
+    def summary(self) -> None:
+        """Tell the counts the rate limit held back, one line per kind (at stop)."""
+        with self._lock:
+            held, self._held = self._held, {}
+        by_kind: dict[str, tuple[int, str]] = {}
+        for (kind, _), (count, detail) in held.items():
+            total, _ = by_kind.get(kind, (0, ""))
+            by_kind[kind] = (total + count, detail)
+        if not self.enabled:
+            return
+        for kind, (count, detail) in by_kind.items():
+            self._write(kind, f"{count} more not shown by the rate limit; the last: {detail}")
+
+    def _write(self, kind: str, detail: str) -> None:
         # If logging itself is broken or shutting down, the counts remain.
         with contextlib.suppress(Exception):
-            logger.warning("logbridge: %s: %s", kind, detail)
+            warn("logbridge: %s: %s", kind, detail)
