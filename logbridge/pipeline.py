@@ -15,7 +15,7 @@ from typing import Any
 from .batch import Batch
 from .encoding import MAX_MESSAGE_BYTES, Encoder
 from .errors import InvalidEvent
-from .message import message_for
+from .message import message_for, type_word_hint
 from .options import Options
 from .record import AnyRecord, read_record
 from .report import Reporter
@@ -41,6 +41,7 @@ class Pipeline:
         self.batch = Batch(options.flush_at, options.flush_interval)
         self._encoder = Encoder()
         self._sink = sink
+        self._hinted: set[str] = set()  # near type words already reported
 
     def add(self, record: AnyRecord) -> None:
         """Take one record: into the batch, or dropped with its reason."""
@@ -82,6 +83,8 @@ class Pipeline:
 
     def _encode(self, record: AnyRecord) -> bytes | None:
         event = read_record(record)
+        if event.word is not None and event.word not in self._hinted:
+            self._hint_type_word(event.word)
         message, ignored = message_for(
             event.word, event.text, event.fields, created=record.created,
             context=self.options.context,
@@ -106,6 +109,19 @@ class Pipeline:
             self._callback(self.options.on_error, InvalidEvent(reason), [message])
             return None
         return item
+
+    def _hint_type_word(self, word: str) -> None:
+        """Report once a message word that is a type word but for case or spaces."""
+        hint = type_word_hint(word)
+        if hint is None or len(self._hinted) >= 100:
+            return
+        self._hinted.add(word)
+        self.reporter.problem(
+            "type_word",
+            f"{word!r} is sent as a track named {word!r}: did you mean {hint!r}? "
+            "(type words are matched exactly, in lower case)",
+            key=word,
+        )
 
     def _invalid(self, record: AnyRecord, exc: InvalidEvent) -> None:
         self.stats.drop(DropReason.INVALID)

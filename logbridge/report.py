@@ -91,22 +91,26 @@ class Reporter:
         #: Per problem: the reports held back since its last line, and the latest detail.
         self._held: dict[tuple[str, str], tuple[int, str]] = {}
 
-    def problem(self, kind: str, detail: str) -> None:
-        """Report one problem of ``kind``; ``detail`` says what happened and why."""
+    def problem(self, kind: str, detail: str, *, key: str | None = None) -> None:
+        """Report one problem of ``kind``; ``detail`` says what happened and why.
+
+        ``key`` tells this problem from others of its kind (default: ``detail`` with
+        its numbers, quoted values and ids taken out).
+        """
         if not self.enabled:
             return
         now = time.monotonic()
-        key = (kind, problem_key(detail))
+        key_of = (kind, problem_key(detail) if key is None else key)
         with self._lock:
-            if key not in self._last and len(self._last) >= MAX_DISTINCT:
-                key = (kind, "")  # bounded memory: past the bound, one per kind
-            last = self._last.get(key)
+            if key_of not in self._last and len(self._last) >= MAX_DISTINCT:
+                key_of = (kind, "")  # bounded memory: past the bound, one per kind
+            last = self._last.get(key_of)
             if last is not None and now - last < self.interval:
-                held, _ = self._held.get(key, (0, ""))
-                self._held[key] = (held + 1, detail)
+                held, _ = self._held.get(key_of, (0, ""))
+                self._held[key_of] = (held + 1, detail)
                 return
-            self._last[key] = now
-            held, _ = self._held.pop(key, (0, ""))
+            self._last[key_of] = now
+            held, _ = self._held.pop(key_of, (0, ""))
         if held:
             detail = f"{detail} (and {held} more like it in the last {self.interval:g}s)"
         self._write(kind, detail)

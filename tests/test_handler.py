@@ -497,3 +497,25 @@ class TestDuplicateHandlers:
         finally:
             self._close(first, second)
         assert not [r for r in caplog.records if "twice" in r.getMessage()]
+
+
+class TestNearTypeWords:
+    """``log.info("Identify", ...)`` is a track named "Identify", reported once with a hint."""
+
+    def test_reported_once_per_word_with_a_hint(
+        self, collector: Collector, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Each near word is one line with its hint; the events still arrive as tracks."""
+        with (
+            caplog.at_level(logging.WARNING, logger="logbridge"),
+            analytics_logger(collector.endpoint) as (log, handler),
+        ):
+            for word in ("Identify", "identify ", "Identify", "identify "):
+                log.info(word, extra={"user_id": "u1", "email": "a@example.com"})
+            assert handler.flush()
+        assert collector.wait_for(4)
+        assert {m["type"] for m in collector.messages} == {"track"}
+        hints = [r.getMessage() for r in caplog.records if "did you mean" in r.getMessage()]
+        assert len(hints) == 2, hints
+        assert all("did you mean 'identify'?" in hint for hint in hints)
+        assert "'Identify'" in hints[0] and "'identify '" in hints[1]
