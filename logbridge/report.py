@@ -7,7 +7,8 @@ key or events given up must not be lost without a word, and that ``NullHandler``
 off the stdlib's ``logging.lastResort``. So a warning goes to the logger when the
 application routed it (a handler on ``logbridge`` or root, ``propagate`` or a level
 set on ``logbridge``), and to ``logging.lastResort`` (stderr) when nothing did, the
-way the stdlib decides it for a library without a ``NullHandler``.
+way the stdlib decides it for a library without a ``NullHandler``. dictConfig's
+``disable_existing_loggers`` does not silence them (see :func:`warn`).
 
 Each distinct problem (its kind and its detail with the numbers, quoted values and
 ids taken out) is written at least once; repeats within ``interval`` are counted and
@@ -64,17 +65,24 @@ def routed() -> bool:
 
 
 def warn(message: str, *args: object) -> None:
-    """Write one WARNING of logbridge's: to the logger if routed, else to lastResort."""
-    if not logger.isEnabledFor(logging.WARNING):  # a level set by the app, or disabled
+    """Write one WARNING of logbridge's: to the logger if routed, else to lastResort.
+
+    A level on ``logbridge`` (or above it), ``logging.disable()`` and the logger's
+    filters apply. ``Logger.disabled`` does not: dictConfig and fileConfig set it on
+    every logger that existed before them unless ``disable_existing_loggers=False``,
+    logbridge's among them (it is imported while they build the handler); that is no
+    choice about where logbridge's warnings go, and events would be lost unheard.
+    """
+    if logger.manager.disable >= logging.WARNING or logger.getEffectiveLevel() > logging.WARNING:
+        return
+    record = logger.makeRecord(logger.name, logging.WARNING, __file__, 0, message, args, None)
+    if not logger.filter(record):
         return
     if routed():
-        logger.warning(message, *args)
+        logger.callHandlers(record)  # what logger.warning does, but for ``disabled``
         return
     last_resort = logging.lastResort
-    if last_resort is None or last_resort.level > logging.WARNING:
-        return  # the application turned the last resort off
-    record = logger.makeRecord(logger.name, logging.WARNING, __file__, 0, message, args, None)
-    if logger.filter(record):
+    if last_resort is not None and record.levelno >= last_resort.level:
         last_resort.handle(record)
 
 

@@ -92,6 +92,31 @@ class TestHeardWhenNobodyRoutedThem:
 class TestRoutedByTheApplication:
     """Once the application says where logbridge's warnings go, they go there, once."""
 
+    def test_dictconfig_disabling_existing_loggers_does_not_silence_them(
+        self, keyed: Collector
+    ) -> None:
+        """dictConfig's default disable_existing_loggers is no choice about logbridge: heard."""
+        code = """
+        import logging.config
+        logging.config.dictConfig({
+            "version": 1,
+            "formatters": {"plain": {"format": "app: %(name)s %(message)s"}},
+            "handlers": {
+                "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+                "analytics": {"()": "logbridge.AnalyticsHandler", "write_key": "wrong"},
+            },
+            "root": {"handlers": ["console"], "level": "WARNING"},
+            "loggers": {"analytics": {"handlers": ["analytics"], "level": "INFO"}},
+        })
+        assert logging.getLogger("logbridge").disabled  # the stdlib did disable it
+        logging.getLogger("analytics").info("Paid", extra={"user_id": "u1"})
+        """
+        done = run_python(code, env=_env(keyed))
+        assert done.returncode == 0, done.stderr
+        rejected = _lines(done.stderr, "rejected")
+        assert len(rejected) == 1, done.stderr
+        assert rejected[0].startswith("app: logbridge logbridge: rejected:")
+
     def test_basic_config_takes_them_once(self, keyed: Collector) -> None:
         """With ``logging.basicConfig()`` the 401 is one line, in basicConfig's format."""
         code = "import logging\nlogging.basicConfig()\n" + README_SNIPPET
