@@ -41,6 +41,7 @@ class Pipeline:
         self.batch = Batch(options.flush_at, options.flush_interval)
         self._encoder = Encoder()
         self._sink = sink
+        self._words_seen: set[str] = set()  # message words already checked for a hint
         self._hinted: set[str] = set()  # near type words already reported
 
     def add(self, record: AnyRecord) -> None:
@@ -83,7 +84,7 @@ class Pipeline:
 
     def _encode(self, record: AnyRecord) -> bytes | None:
         event = read_record(record)
-        if event.word is not None and event.word not in self._hinted:
+        if event.word is not None and event.word not in self._words_seen:
             self._hint_type_word(event.word)
         message, ignored = message_for(
             event.word, event.text, event.fields, created=record.created,
@@ -112,8 +113,10 @@ class Pipeline:
 
     def _hint_type_word(self, word: str) -> None:
         """Report once a message word that is a type word but for case or spaces."""
+        if len(self._words_seen) < 1000 and len(word) <= 64:  # words are few: check each once
+            self._words_seen.add(word)
         hint = type_word_hint(word)
-        if hint is None or len(self._hinted) >= 100:
+        if hint is None or word in self._hinted or len(self._hinted) >= 100:
             return
         self._hinted.add(word)
         self.reporter.problem(
