@@ -89,6 +89,23 @@ class TestHeardWhenNobodyRoutedThem:
         assert "2 messages not delivered" in lost[0]
 
 
+    def test_flush_that_runs_out_is_heard(self) -> None:
+        """A ``logbridge.flushing`` block that could not deliver says so on stderr."""
+        code = """
+        import logging
+        import logbridge
+
+        log = logging.getLogger("analytics")
+        log.addHandler(logbridge.AnalyticsHandler(write_key="k", shutdown_timeout=0.2))
+        log.setLevel(logging.INFO)
+        with logbridge.flushing(timeout=0.2):
+            log.info("Order Completed", extra={"user_id": "u1"})
+        """
+        done = run_python(code, env=_env("http://127.0.0.1:9/v1/batch"))
+        assert done.returncode == 0, done.stderr
+        assert _lines(done.stderr, "not all delivered"), done.stderr
+
+
 class TestRoutedByTheApplication:
     """Once the application says where logbridge's warnings go, they go there, once."""
 
