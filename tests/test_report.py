@@ -68,6 +68,20 @@ class TestHeardWhenNobodyRoutedThem:
         assert "YOUR_WRITE_KEY" not in done.stderr
         assert keyed.messages == []
 
+    def test_two_handlers_rejected_at_exit_are_both_heard(self, keyed: Collector) -> None:
+        """Two handlers whose batches leave only at exit each report their 401."""
+        code = """
+        import logging, logbridge
+        for name in ("shop", "billing"):
+            log = logging.getLogger(name)
+            log.addHandler(logbridge.AnalyticsHandler(write_key="wrong", flush_interval=30))
+            log.setLevel(logging.INFO)
+            log.info("Paid", extra={"user_id": "u1"})
+        """
+        done = run_python(code, env=_env(keyed))
+        assert done.returncode == 0, done.stderr
+        assert len(_lines(done.stderr, "rejected")) == 2, done.stderr
+
     def test_four_invalid_events_are_four_lines(self, collector: Collector) -> None:
         """Four records invalid for four reasons are four lines, each naming its reason."""
         done = run_python(FOUR_INVALID, env=_env(collector))
