@@ -67,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="messages over N bytes of JSON are invalid (default: %(default)s)",
     )
+    oauth = collect.add_argument_group("oauth")
+    oauth.add_argument(
+        "--oauth-public-key",
+        metavar="PEM",
+        help="serve POST /token for client assertions signed with this key's private half, "
+        "and accept the bearer tokens it issues (needs logbridge[oauth])",
+    )
+    oauth.add_argument("--oauth-client-id", metavar="ID", help="accept only this client id")
+    oauth.add_argument(
+        "--oauth-token-lifetime",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="expires_in of the issued tokens (default: %(default)s)",
+    )
     faults = collect.add_argument_group("faults")
     faults.add_argument(
         "--fail-rate",
@@ -221,6 +236,15 @@ def _collect(args: argparse.Namespace) -> int:
         if args.status_count is not None:
             fault_options["status_count"] = args.status_count
         faults = Faults(**fault_options)
+        oauth = None
+        if args.oauth_public_key:
+            from logbridge.collector.oauth import TokenIssuer
+
+            oauth = TokenIssuer(
+                args.oauth_public_key,
+                client_id=args.oauth_client_id,
+                token_lifetime=args.oauth_token_lifetime,
+            )
         collector = Collector(
             args.host,
             args.port,
@@ -230,6 +254,7 @@ def _collect(args: argparse.Namespace) -> int:
             faults=faults,
             max_body_bytes=args.max_body_bytes,
             max_message_bytes=args.max_message_bytes,
+            oauth=oauth,
         )
     except ValueError as exc:
         _say(str(exc), error=True)
@@ -245,6 +270,8 @@ def _collect(args: argparse.Namespace) -> int:
         _say(f"listening on {collector.endpoint}")
         if args.write_key:
             _say(f"write key required: {mask_key(args.write_key)}")
+        if oauth is not None:
+            _say(f"OAuth tokens at {collector.url}/token (oauth_auth_server={collector.url})")
         if faults.active:
             _say(f"faults: {faults.describe()}")
         if args.output:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from logbridge.collector.batch import basic_user, open_batch, sort_messages
 from logbridge.collector.body import Reject, read_body, wire_limit
 from logbridge.collector.faults import FaultInjector, FaultKind, Faults
+from logbridge.collector.oauth import TOKEN_PATH, TokenIssuer, bearer_token
 from logbridge.collector.recorder import Recorder, RequestRecord, compact_json
 
 if TYPE_CHECKING:
@@ -38,9 +39,11 @@ class Service:
         faults: Faults,
         max_body_bytes: int,
         max_message_bytes: int,
+        oauth: TokenIssuer | None = None,
     ) -> None:
         """Bundle what the handlers need."""
         self.write_key = write_key
+        self.oauth = oauth
         self.injector = FaultInjector(faults)
         self.max_body_bytes = max_body_bytes
         self.max_message_bytes = max_message_bytes
@@ -82,6 +85,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         path = self._path()
         if _is_batch_path(path):
             self._batch(path)
+        elif path == TOKEN_PATH and self.server.service.oauth is not None:
+            self._token(self.server.service.oauth)
         else:
             self._refuse(path)
 
@@ -125,6 +130,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault is not None:
             self._inject(path, fault, len(wire))
             return
+        token = bearer_token(self.headers.get("Authorization"))
+        if token is not None:  # OAuth: the token, then the body's writeKey (if one is set)
+            problem = service.oauth.check(token) if service.oauth else "no token endpoint here"
+            if problem is not None:
+                self._reject(path, Reject(401, problem), body_bytes=len(wire))
+                return
         try:
             body = open_batch(
                 wire,
@@ -144,6 +155,25 @@ class RequestHandler(BaseHTTPRequestHandler):
         record = self._make_record(path, 200, len(wire), len(batch))
         recorder.record_batch(record, messages, invalid, lines)
         self._reply(200, {"success": True})
+
+    def _token(self, issuer: TokenIssuer) -> None:
+        """Answer ``POST /token``: a bearer token for a good client assertion."""
+        try:
+            body = read_body(self.rfile, self.headers, 64 * 1024)
+        except Reject as reject:
+            self._reject(TOKEN_PATH, reject, body_bytes=reject.body_bytes)
+            return
+        # The aud the client signed is the auth server it was given: this collector's URL.
+        address, port = self.server.server_address[:2]
+        address = address if isinstance(address, str) else address.decode()
+        name = f"[{address}]" if ":" in address else address
+        audiences = [f"http://{name}:{port}"]
+        host = self.headers.get("Host")
+        if host:
+            audiences.append(f"http://{host}")
+        status, payload, headers = issuer.answer(body, self.headers.get("Content-Type"), audiences)
+        self._record_request(TOKEN_PATH, status, len(body))
+        self._reply(status, payload, headers)
 
     def _inject(self, path: str, fault: FaultKind, body_bytes: int) -> None:
         """Answer a request hit by ``fault``: an error status, or a reset connection."""
@@ -254,6 +284,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, on the token endpoint's clock when it has one (tests move it)."""
+        oauth = self.server.service.oauth
+        if timestamp is None and oauth is not None:
+            timestamp = oauth.clock()
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: the collector reports through its echo stream, not stderr."""

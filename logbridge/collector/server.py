@@ -16,6 +16,7 @@ from logbridge.collector.echo import format_event, format_problems, mask_key
 from logbridge.collector.faults import Faults
 from logbridge.collector.handler import Service
 from logbridge.collector.http_server import CollectorHTTPServer
+from logbridge.collector.oauth import TokenIssuer
 from logbridge.collector.recorder import RequestRecord
 from logbridge.collector.validate import MAX_MESSAGE_BYTES
 
@@ -36,8 +37,12 @@ class Collector:
         faults: Faults | None = None,
         max_body_bytes: int = 500_000,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        oauth: TokenIssuer | None = None,
     ) -> None:
-        """Configure the collector; nothing is bound until :meth:`start`."""
+        """Configure the collector; nothing is bound until :meth:`start`.
+
+        With ``oauth``, ``POST /token`` issues bearer tokens, which the batch paths accept.
+        """
         if max_body_bytes <= 0 or max_message_bytes <= 0:
             raise ValueError("max_body_bytes and max_message_bytes must be positive")
         self.host = host
@@ -46,7 +51,9 @@ class Collector:
         self._requested_port = port
         self._port: int | None = None
         self._echo = echo
-        self._service = Service(write_key, self.faults, max_body_bytes, max_message_bytes)
+        self._service = Service(
+            write_key, self.faults, max_body_bytes, max_message_bytes, oauth=oauth
+        )
         self._recorder = self._service.recorder
         self._lifecycle = threading.RLock()
         self._server: CollectorHTTPServer | None = None
@@ -82,6 +89,11 @@ class Collector:
     def endpoint(self) -> str:
         """The batch endpoint URL: ``url + "/v1/batch"``."""
         return self.url + "/v1/batch"
+
+    @property
+    def oauth(self) -> TokenIssuer | None:
+        """The token endpoint (``url + "/token"``), if the collector has one."""
+        return self._service.oauth
 
     @property
     def write_key(self) -> str | None:
