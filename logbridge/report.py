@@ -4,11 +4,13 @@ Two duties pull apart here. A library must not configure its application's loggi
 flood it, which is why the ``logbridge`` logger carries a ``NullHandler`` (as urllib3's
 does) and each problem is written at most once per ``interval``. But a rejected write
 key or events given up must not be lost without a word, and that ``NullHandler`` turns
-off the stdlib's ``logging.lastResort``. So a warning goes to the logger when the
-application routed it (a handler on ``logbridge`` or root, ``propagate`` or a level
-set on ``logbridge``), and to ``logging.lastResort`` (stderr) when nothing did, the
-way the stdlib decides it for a library without a ``NullHandler``. dictConfig's
-``disable_existing_loggers`` does not silence them (see :func:`warn`).
+off the stdlib's ``logging.lastResort``. So logbridge's handler is a ``NullHandler``
+that hands a record to ``logging.lastResort`` (stderr) when nothing else takes it, the
+way the stdlib decides it for a library without a handler: a warning goes where the
+application routed it (a handler on ``logbridge`` or root), nowhere when it said so
+(``propagate`` off or a level on ``logbridge``), and to stderr when it said nothing.
+dictConfig's ``disable_existing_loggers`` does not silence the reporter (see
+:func:`warn`).
 
 Each distinct problem (its kind and its detail with the numbers, quoted values and
 ids taken out) is written at least once; repeats within ``interval`` are counted and
@@ -29,8 +31,26 @@ __all__ = ["Reporter", "call_safely", "callback_name", "describe", "logger", "wa
 
 logger = logging.getLogger("logbridge")
 
+
+class _LastResortWhenUnrouted(logging.NullHandler):
+    """logbridge's own handler on its logger: a ``NullHandler``, except when it is alone.
+
+    When no other handler takes the record on its way up (and ``propagate`` was left
+    on), the record goes to ``logging.lastResort``, as it would with no handler at all.
+    So every WARNING on ``logbridge`` and its children (logger.warning anywhere in the
+    package, not only :class:`Reporter`'s lines) is heard when nothing is configured.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not routed(record.name):
+            last_resort = logging.lastResort
+            if last_resort is not None and record.levelno >= last_resort.level:
+                last_resort.handle(record)
+        return True
+
+
 #: The handler logbridge itself puts on its logger: not a choice of the application's.
-_OWN_HANDLER = logging.NullHandler()
+_OWN_HANDLER = _LastResortWhenUnrouted()
 logger.addHandler(_OWN_HANDLER)
 
 #: How many distinct problems one reporter tells apart; past that, one per kind.
@@ -47,16 +67,17 @@ def problem_key(detail: str) -> str:
     return _VARYING.sub("#", detail)
 
 
-def routed() -> bool:
-    """Whether the application said where the ``logbridge`` logger's records go.
+def routed(name: str = "logbridge") -> bool:
+    """Whether the application said where the records of logger ``name`` go.
 
     As ``Logger.callHandlers`` decides when to use ``logging.lastResort``, except that
-    logbridge's own ``NullHandler`` does not count and an application that turned
+    logbridge's own handler does not count and an application that turned
     ``propagate`` off has chosen where they go (nowhere, if it added no handler).
     Reads handler lists without logging's lock: this may run while another thread
     holds it (dictConfig).
     """
-    current: logging.Logger | None = logger
+    found = logging.Logger.manager.loggerDict.get(name)
+    current: logging.Logger | None = found if isinstance(found, logging.Logger) else logger
     while current is not None:
         if any(handler is not _OWN_HANDLER for handler in current.handlers):
             return True
@@ -67,7 +88,7 @@ def routed() -> bool:
 
 
 def warn(message: str, *args: object) -> None:
-    """Write one WARNING of logbridge's: to the logger if routed, else to lastResort.
+    """Write one WARNING on the ``logbridge`` logger, heard even when nothing is set up.
 
     A level on ``logbridge`` (or above it), ``logging.disable()`` and the logger's
     filters apply. ``Logger.disabled`` does not: dictConfig and fileConfig set it on
@@ -78,14 +99,8 @@ def warn(message: str, *args: object) -> None:
     if logger.manager.disable >= logging.WARNING or logger.getEffectiveLevel() > logging.WARNING:
         return
     record = logger.makeRecord(logger.name, logging.WARNING, __file__, 0, message, args, None)
-    if not logger.filter(record):
-        return
-    if routed():
+    if logger.filter(record):
         logger.callHandlers(record)  # what logger.warning does, but for ``disabled``
-        return
-    last_resort = logging.lastResort
-    if last_resort is not None and record.levelno >= last_resort.level:
-        last_resort.handle(record)
 
 
 class Reporter:

@@ -120,6 +120,18 @@ class TestHeardWhenNobodyRoutedThem:
         assert _lines(done.stderr, "not all delivered"), done.stderr
 
 
+    def test_any_warning_on_logbridge_is_heard(self) -> None:
+        """Not only the reporter's lines: the plain-http warning of a destination too."""
+        code = """
+        import logbridge
+        # TEST-NET address: never contacted, nothing is logged through the handler.
+        logbridge.AnalyticsHandler(endpoint="http://192.0.2.1/v1/batch", write_key="k")
+        """
+        done = run_python(code)
+        assert done.returncode == 0, done.stderr
+        assert _lines(done.stderr, "over plain http"), done.stderr
+
+
 class TestRoutedByTheApplication:
     """Once the application says where logbridge's warnings go, they go there, once."""
 
