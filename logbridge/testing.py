@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, overload
 
 from . import handler as handler_module
+from ._failures import failure_text
 from .analytics import FACADE_ATTR
 from .errors import InvalidEvent
 from .guard import is_internal
@@ -226,30 +227,13 @@ class CapturedEvents(Sequence[Message]):
 
     def _failure(self, headline: str) -> AssertionError:
         """``headline``, then every captured event with its fields, the invalid, a hint."""
-        messages, invalid = self.messages, self.invalid
         with self._lock:
             missed = sorted(self._missed)
-        lines = [headline]
-        if messages:
-            lines.append(f"captured {len(messages)} event(s):")
-            lines.extend(f"  {_summary(m)}" for m in messages)
-        else:
-            lines.append("captured no events")
-        if invalid:
-            lines.append(f"{len(invalid)} invalid record(s) dropped (they would not be sent):")
-            lines.extend(f"  {r.logger}: {r.reason}: {r.fields}" for r in invalid)
-        where = f"{self.loggers_setting} ({list(self._loggers)})"
-        if missed:
-            lines.append(
-                f"not captured: records that look like events from {', '.join(map(repr, missed))}, "
-                f"a logger outside {where} with no AnalyticsHandler; add it there"
-            )
-        elif not messages:
-            lines.append(
-                "events are captured from loggers with an AnalyticsHandler and from "
-                f"{where} and their children, at INFO"
-            )
-        return AssertionError("\n".join(lines))
+        text = failure_text(
+            headline, self.messages, [(r.logger, r.reason, r.fields) for r in self.invalid],
+            missed=missed, where=f"{self.loggers_setting} ({list(self._loggers)})",
+        )
+        return AssertionError(text)
 
     def _add(self, message: Message | None, rejected: Rejected | None) -> None:
         with self._lock:
@@ -263,24 +247,6 @@ class CapturedEvents(Sequence[Message]):
         with self._lock:
             if logger_name in self._missed or len(self._missed) < 20:
                 self._missed[logger_name] = self._missed.get(logger_name, 0) + 1
-
-
-def _summary(message: Message) -> str:
-    """One line with everything a test compares: type, name, ids, properties, traits."""
-    parts = [str(message.get("type"))]
-    what = message.get("event") or message.get("name")
-    if what is not None:
-        parts.append(repr(what))
-    for key in ("userId", "anonymousId", "groupId", "previousId"):
-        if message.get(key) is not None:
-            parts.append(f"{key}={message[key]!r}")
-    for bag in ("properties", "traits"):
-        if bag in message:
-            parts.append(f"{bag}={message[bag]!r}")
-    context_traits = (message.get("context") or {}).get("traits")
-    if context_traits:
-        parts.append(f"context.traits={context_traits!r}")
-    return " ".join(parts)
 
 
 def _contains(actual: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
