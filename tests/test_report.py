@@ -25,6 +25,15 @@ log.info("Order Completed", extra={"user_id": "u1", "order_id": "o1", "revenue":
 log.info("identify", extra={"user_id": "u1", "traits": {"email": "a@example.com"}})
 """
 
+#: The README's quickstart, five lines of Python against ``logbridge collect``.
+QUICKSTART = """
+import logging, logbridge
+log = logging.getLogger("analytics")
+log.setLevel(logging.INFO)
+log.addHandler(logbridge.AnalyticsHandler(endpoint="http://127.0.0.1:8765"))
+log.info("Signed Up", extra={"user_id": "u1", "plan": "pro"})
+"""
+
 #: Four records, each invalid for a different reason.
 FOUR_INVALID = """
 import logging
@@ -67,6 +76,15 @@ class TestHeardWhenNobodyRoutedThem:
         assert "401" in rejected[0]
         assert "YOUR_WRITE_KEY" not in done.stderr
         assert keyed.messages == []
+
+    def test_quickstart_against_a_collector_wanting_a_key(self, keyed: Collector) -> None:
+        """The quickstart's five lines, sent without the key a collector asks for: 401 heard."""
+        code = QUICKSTART.replace("http://127.0.0.1:8765", keyed.url)
+        assert code != QUICKSTART
+        done = run_python(code)
+        assert done.returncode == 0, done.stderr
+        rejected = _lines(done.stderr, "rejected")
+        assert len(rejected) == 1 and "401" in rejected[0], done.stderr
 
     def test_two_handlers_rejected_at_exit_are_both_heard(self, keyed: Collector) -> None:
         """Two handlers whose batches leave only at exit each report their 401."""
