@@ -18,6 +18,7 @@
     expanded: new Set(), // event ids showing their JSON
     rawShown: new Set(), // event ids showing their request
     requests: new Map(), // request id -> fetched request (or an error text)
+    rowNodes: new Map(), // event id -> its drawn row, reused until the event's view changes
     mode: "connecting",
     source: null,
     pollTimer: 0,
@@ -78,6 +79,7 @@
       state.byId.delete(gone.id);
       state.expanded.delete(gone.id);
       state.rawShown.delete(gone.id);
+      state.rowNodes.delete(gone.id);
     }
     queueDraw();
   }
@@ -89,6 +91,7 @@
     state.expanded.clear();
     state.rawShown.clear();
     state.requests.clear();
+    state.rowNodes.clear();
     queueDraw();
   }
 
@@ -199,7 +202,7 @@
       matching += 1;
       if (shown.length < MAX_ROWS) shown.push(event);
     }
-    ui.rows.replaceChildren(...shown.map(row));
+    reconcile(ui.rows, shown.map(rowFor));
     ui.empty.hidden = state.events.length > 0;
     ui.more.hidden = matching <= shown.length;
     ui.more.textContent = `Showing the newest ${shown.length} of ${matching} matching events; ` +
@@ -212,6 +215,38 @@
     drawChart();
   }
 
+  function rowFor(event) {
+    let node = state.rowNodes.get(event.id);
+    if (!node) {
+      node = row(event);
+      state.rowNodes.set(event.id, node);
+    }
+    return node;
+  }
+
+  // Put ``nodes`` in ``parent`` in order, leaving rows already in place untouched (so a
+  // selection in an open event survives new events arriving above it).
+  function reconcile(parent, nodes) {
+    let current = parent.firstChild;
+    for (const node of nodes) {
+      if (node === current) {
+        current = current.nextSibling;
+        continue;
+      }
+      parent.insertBefore(node, current);
+    }
+    while (current) {
+      const next = current.nextSibling;
+      current.remove();
+      current = next;
+    }
+  }
+
+  function redrawRow(id) {
+    state.rowNodes.delete(id);
+    queueDraw();
+  }
+
   function row(event) {
     const item = el("li", event.valid ? "event" : "event invalid");
     item.dataset.id = String(event.id);
@@ -222,7 +257,7 @@
       el("span", "received", clock(event.received_at)),
       el("span", `type type-${String(event.type || "unknown").replace(/[^a-z]/gi, "")}`,
         show(event.type)),
-      el("span", "name", show(event.name)),
+      el("span", event.name ? "name" : "name none", show(event.name)),
       el("span", "user", show(event.user)),
       el("span", "timestamp", show(event.timestamp)),
       el("span", "format", show(event.format)),
@@ -231,6 +266,9 @@
         `${event.problems.length} problem${event.problems.length === 1 ? "" : "s"}`),
     );
     line.addEventListener("click", () => toggle(state.expanded, event.id));
+    line.addEventListener("keydown", (key) => {
+      if (key.key === "Escape" && state.expanded.has(event.id)) toggle(state.expanded, event.id);
+    });
     item.append(line);
     if (!event.valid) {
       const reasons = el("ul", "problems-inline");
@@ -248,6 +286,7 @@
   function toggle(set, id) {
     if (set.has(id)) set.delete(id); else set.add(id);
     if (set === state.expanded && !set.has(id)) state.rawShown.delete(id);
+    state.rowNodes.delete(id);
     draw();
   }
 
@@ -294,7 +333,8 @@
       keys.forEach((key, index) => {
         const problem = badFields && badFields.get(key);
         const holder = problem ? el("span", "j-bad") : parent;
-        holder.append(pad + "  ", el("span", "j-k", JSON.stringify(key)), ": ");
+        parent.append(pad + "  ");
+        holder.append(el("span", "j-k", JSON.stringify(key)), ": ");
         renderJson(holder, value[key], depth + 1, null);
         if (index < keys.length - 1) holder.append(",");
         if (problem) {
@@ -320,7 +360,12 @@
         .then((answer) => answer.json().then((body) => [answer.ok, body]))
         .then(([ok, body]) => state.requests.set(requestId, ok ? body : { error: body.error }))
         .catch(() => state.requests.set(requestId, { error: "the collector did not answer" }))
-        .finally(queueDraw);
+        .finally(() => {
+          for (const id of state.rawShown) {
+            const shown = state.byId.get(id);
+            if (shown && shown.request_id === requestId) redrawRow(id);
+          }
+        });
       return box;
     }
     if (known.error) {
@@ -415,7 +460,7 @@
     buckets.forEach((count, index) => {
       if (!count) return;
       const h = Math.max(2, ((height - 6) * count) / peak);
-      ctx.fillRect(index * step, height - h, Math.max(1, step - 0.5), h);
+      ctx.fillRect(index * step, height - h, Math.max(2, step - 0.5), h);
     });
     ui.chartPeak.textContent = `peak ${Math.max(...buckets)}/s`;
   }
