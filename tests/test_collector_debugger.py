@@ -136,6 +136,21 @@ class TestEventsApi:
         assert (event["type"], event["message"]) == (None, "just a string")
         assert event["problems"][0]["rule"] == "message-object"
 
+    def test_answers_are_strict_json(self, collector: Collector) -> None:
+        """A NaN in a message (Python's json accepts it) reaches the page as the string "NaN"."""
+        raw = ('{"batch": [{"type": "track", "event": "N", "userId": "u1", "messageId": "m1", '
+               f'"timestamp": "{TIMESTAMP}", "properties": {{"x": NaN}}}}]}}')
+        answer = requests.post(collector.endpoint, data=raw, timeout=5)
+        assert answer.status_code == 200
+
+        def refuse(name: str) -> None:
+            raise AssertionError(f"{name} is not JSON")
+
+        text = requests.get(collector.url + "/events", timeout=5).text
+        (event,) = json.loads(text, parse_constant=refuse)["events"]
+        assert event["message"]["properties"] == {"x": "NaN"}
+        assert [p["rule"] for p in event["problems"]] == ["json-value"]
+
     def test_delete_clears_events_but_not_counts(self, collector: Collector) -> None:
         """DELETE /events empties the list; /stats still counts what was received."""
         post(collector, [make(), make("identify")])

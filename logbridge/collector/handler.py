@@ -271,8 +271,6 @@ class RequestHandler(BaseHTTPRequestHandler):
         body = compact_json(payload).encode("utf-8")
         self.send_payload(status, "application/json", body, headers)
 
-    reply_json = _reply
-
     def send_payload(
         self, status: int, content_type: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> None:

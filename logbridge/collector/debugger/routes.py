@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qs
 
-from logbridge.collector.debugger.views import event_json, request_json
+from logbridge.collector.debugger.views import dumps, event_json, request_json
 from logbridge.collector.events import EventQuery
 
 if TYPE_CHECKING:
@@ -65,17 +64,15 @@ def allowed_methods(path: str) -> str | None:
 def serve(handler: RequestHandler, path: str, query: str) -> None:
     """Answer a GET, HEAD or DELETE of a debugger ``path`` (see :func:`handles`)."""
     if not _host_allowed(handler):
-        handler.reply_json(403, {"success": False, "error": "unexpected Host header"})
+        _reply(handler, 403, {"success": False, "error": "unexpected Host header"})
         return
     if handler.command == "DELETE":
         if path == "/events":
             cleared = handler.server.service.events.clear()
-            handler.reply_json(200, {"success": True, "cleared": cleared})
+            _reply(handler, 200, {"success": True, "cleared": cleared})
         else:
-            handler.reply_json(
-                405, {"success": False, "error": "method DELETE not allowed"},
-                {"Allow": allowed_methods(path) or ""},
-            )
+            error = {"success": False, "error": "method DELETE not allowed"}
+            _reply(handler, 405, error, {"Allow": allowed_methods(path) or ""})
         return
     if path in _STATIC:
         name, content_type = _STATIC[path]
@@ -86,6 +83,15 @@ def serve(handler: RequestHandler, path: str, query: str) -> None:
         _stream(handler, parse_qs(query))
     else:
         _show_request(handler, path.removeprefix("/requests/"))
+
+
+def _reply(
+    handler: RequestHandler, status: int, payload: object, headers: dict[str, str] | None = None
+) -> None:
+    """Send ``payload`` as JSON a browser can parse, never cached."""
+    body = dumps(payload).encode("utf-8")
+    headers = {"Cache-Control": "no-store", **(headers or {})}
+    handler.send_payload(status, "application/json", body, headers)
 
 
 @cache
@@ -151,21 +157,18 @@ def _list_events(handler: RequestHandler, params: dict[str, list[str]]) -> None:
     try:
         query = _query(params)
     except _BadQuery as exc:
-        handler.reply_json(400, {"success": False, "error": str(exc)})
+        _reply(handler, 400, {"success": False, "error": str(exc)})
         return
     log = handler.server.service.events
     found = log.events(query)
     stats = log.stats()["events"]
-    handler.reply_json(
-        200,
-        {
-            "events": [event_json(event) for event in found],
-            "kept": stats["kept"],
-            "max_events": stats["max_events"],
-            "evicted": stats["evicted"],
-        },
-        {"Cache-Control": "no-store"},
-    )
+    listing = {
+        "events": [event_json(event) for event in found],
+        "kept": stats["kept"],
+        "max_events": stats["max_events"],
+        "evicted": stats["evicted"],
+    }
+    _reply(handler, 200, listing)
 
 
 def _show_request(handler: RequestHandler, text_id: str) -> None:
@@ -173,11 +176,9 @@ def _show_request(handler: RequestHandler, text_id: str) -> None:
     service = handler.server.service
     request = service.events.request(int(text_id)) if text_id.isdigit() else None
     if request is None:
-        handler.reply_json(404, {"success": False, "error": "that request is no longer kept"})
+        _reply(handler, 404, {"success": False, "error": "that request is no longer kept"})
         return
-    handler.reply_json(
-        200, request_json(request, [service.write_key]), {"Cache-Control": "no-store"}
-    )
+    _reply(handler, 200, request_json(request, [service.write_key]))
 
 
 def _stream(handler: RequestHandler, params: dict[str, list[str]]) -> None:
@@ -210,7 +211,7 @@ def _stream(handler: RequestHandler, params: dict[str, list[str]]) -> None:
                 continue
             chunks = []
             for event in events:
-                data = json.dumps(event_json(event), ensure_ascii=False, separators=(",", ":"))
+                data = dumps(event_json(event))
                 chunks.append(f"id: {event.id}\ndata: {data}\n\n")
             handler.wfile.write("".join(chunks).encode("utf-8"))
             after = events[-1].id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -16,7 +17,7 @@ from typing import Any, Final
 from logbridge.collector.events import Event, KeptRequest, event_name, event_type, event_user
 from logbridge.collector.problems import explain
 
-__all__ = ["REDACTED", "event_json", "request_json"]
+__all__ = ["REDACTED", "dumps", "event_json", "request_json"]
 
 REDACTED: Final = "***"
 #: Body fields that carry a key: Segment's and Amplitude's.
@@ -25,6 +26,25 @@ _SECRET_FIELDS: Final = ("writeKey", "api_key")
 _SECRET_HEADER_PARTS: Final = ("authorization", "key", "token", "secret", "cookie")
 #: Secrets shorter than this are replaced only where they are a whole JSON string.
 _MIN_BARE_SECRET: Final = 8
+
+
+def dumps(value: object) -> str:
+    """Compact JSON that browsers can parse: NaN and infinities become strings."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _finite(value: object) -> object:
+    """``value`` with every non-finite float replaced by its name (``"NaN"``, ``"Infinity"``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _iso(seconds: float) -> str:
