@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from logbridge.collector.recorder import RequestRecord
 
@@ -43,9 +43,11 @@ OTHER_NAMES: Final = "(other)"
 Listener = Callable[[Sequence["Event"]], None]
 
 
-@dataclass(frozen=True)
-class Event:
-    """One received message as the debugger sees it (the message itself is not copied)."""
+class Event(NamedTuple):
+    """One received message as the debugger sees it (the message itself is not copied).
+
+    A named tuple: made for every message received, so it must be cheap to build.
+    """
 
     id: int
     received_at: float
