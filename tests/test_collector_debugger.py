@@ -425,7 +425,9 @@ class TestPage:
         """pyproject.toml ships the static files, so an installed package serves the page."""
         assert '"collector/debugger/static/*"' in (ROOT / "pyproject.toml").read_text()
 
-    @pytest.mark.parametrize("path", ["/", "/events", "/requests/1", "/events/stream"])
+    @pytest.mark.parametrize(
+        "path", ["/", "/events", "/requests/1", "/events/stream", "/messages", "/stats"]
+    )
     def test_other_host_names_refused(self, collector: Collector, path: str) -> None:
         """A request naming another host (DNS rebinding) gets 403 from the debugger paths."""
         answer = requests.get(

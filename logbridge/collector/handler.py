@@ -103,6 +103,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         recorder = self.server.service.recorder
         if path == "/health":
             self._reply(200, {"ok": True})
+        elif path in ("/stats", "/messages") and not debugger.host_allowed(self):
+            self._reply_error(403, "unexpected Host header")  # a rebound DNS name
         elif path == "/stats":
             self._reply(200, self.server.service.stats())
         elif path == "/messages":

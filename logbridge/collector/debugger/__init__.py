@@ -7,6 +7,12 @@ from elsewhere.
 
 from __future__ import annotations
 
-from logbridge.collector.debugger.routes import PAGE_POLICY, allowed_methods, handles, serve
+from logbridge.collector.debugger.routes import (
+    PAGE_POLICY,
+    allowed_methods,
+    handles,
+    host_allowed,
+    serve,
+)
 
-__all__ = ["PAGE_POLICY", "allowed_methods", "handles", "serve"]
+__all__ = ["PAGE_POLICY", "allowed_methods", "handles", "host_allowed", "serve"]

@@ -21,7 +21,7 @@ from logbridge.collector.events import EventQuery
 if TYPE_CHECKING:
     from logbridge.collector.handler import RequestHandler
 
-__all__ = ["allowed_methods", "handles", "serve"]
+__all__ = ["allowed_methods", "handles", "host_allowed", "serve"]
 
 #: The page runs only what it was served with, and talks only to this server.
 PAGE_POLICY: Final = (
@@ -63,7 +63,7 @@ def allowed_methods(path: str) -> str | None:
 
 def serve(handler: RequestHandler, path: str, query: str) -> None:
     """Answer a GET, HEAD or DELETE of a debugger ``path`` (see :func:`handles`)."""
-    if not _host_allowed(handler):
+    if not host_allowed(handler):
         _reply(handler, 403, {"success": False, "error": "unexpected Host header"})
         return
     if handler.command == "DELETE":
@@ -100,7 +100,7 @@ def _static(name: str) -> bytes:
     return resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
 
 
-def _host_allowed(handler: RequestHandler) -> bool:
+def host_allowed(handler: RequestHandler) -> bool:
     """Refuse other host names on a loopback server, so a rebound DNS name cannot read it."""
     if not _is_loopback(str(handler.server.server_address[0])):
         return True
