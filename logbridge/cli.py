@@ -15,7 +15,7 @@ __all__ = ["build_parser", "main"]
 
 _PROG = "logbridge"
 _DEFAULT_PORT = 8765
-DEFAULT_MAX_EVENTS = 10_000  # the collector's own default, without importing it here
+_DEFAULT_MAX_EVENTS = 10_000  # the collector's own default, without importing it here
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--max-events",
         type=int,
-        default=DEFAULT_MAX_EVENTS,
+        default=_DEFAULT_MAX_EVENTS,
         metavar="N",
         help="keep the last N events for the page and the API (default: %(default)s)",
     )
@@ -279,7 +279,8 @@ def _collect(args: argparse.Namespace) -> int:
         if args.open:
             import webbrowser
 
-            webbrowser.open(page)
+            if not webbrowser.open(page):
+                _say(f"no browser found: open {page} yourself", error=True)
         try:
             while True:
                 time.sleep(3600)
