@@ -15,11 +15,11 @@ import time
 from collections.abc import Mapping
 
 from .batch import Batch
+from .delivery import sender_for
+from .destinations.registry import build_destination
 from .options import Options
 from .report import Reporter
-from .sender import Sender
 from .stats import Stats
-from .transport import Transport
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -63,15 +63,13 @@ def replay(
         dead_letter=dead_letter,
         environ=environ,
     )
-    assert options.endpoint is not None
-    transport = Transport(
-        options.endpoint, options.write_key, gzip=options.gzip, timeout=options.timeout,
-        verify=options.verify,
-    )
+    target = build_destination(options)
     stats = Stats()
     deadline = time.monotonic() + timeout
-    sender = Sender(options, transport, stats=stats, reporter=Reporter(), deadline=lambda: deadline)
-    batch = Batch(options.flush_at, 0.0)
+    sender = sender_for(
+        options, target, stats=stats, reporter=Reporter(), deadline=lambda: deadline
+    )
+    batch = Batch.for_destination(target.limits, options.flush_at, 0.0)
     read = skipped = 0
     with open(path, encoding="utf-8") as lines:
         for line in lines:
@@ -81,12 +79,12 @@ def replay(
                 continue
             read += 1
             if batch.items and not batch.fits(item):
-                sender.submit(batch.take())
+                sender.enqueue(batch.take())
             batch.add(item, 0.0)
             if batch.full:
-                sender.submit(batch.take())
+                sender.enqueue(batch.take())
     if batch.items:
-        sender.submit(batch.take())
+        sender.enqueue(batch.take())
     sender.stop()
     snapshot = stats.snapshot(queued=0)
     dropped = snapshot["dropped"]
