@@ -27,7 +27,7 @@ import requests
 from logbridge.cli import main
 from logbridge.collector import Collector
 from logbridge.collector.debugger import PAGE_POLICY
-from logbridge.collector.debugger.views import request_json
+from logbridge.collector.debugger.views import event_json, request_json
 from logbridge.collector.events import Event, EventLog, KeptRequest
 from logbridge.collector.recorder import RequestRecord
 from logbridge.collector.terminal import EventPrinter, summary_lines, wants_colour
@@ -628,6 +628,23 @@ class TestPrinter:
         event = Event(1, 0.0, 1, "amplitude", make(), ())
         (line,) = EventPrinter(sys.stdout).lines(event)
         assert line.endswith("[amplitude] {revenue: 9.5}")
+
+    def test_amplitude_events_read_as_such(self) -> None:
+        """An Amplitude event gets its type, name, user and time from Amplitude's fields."""
+        amplitude = {"event_type": "Song Played", "user_id": "u5", "time": 1714564800123,
+                     "event_properties": {"genre": "jazz"}, "insert_id": "i1"}
+        record = RequestRecord("/2/httpapi", 200, None, None, 0, 1, None, {})
+        log = EventLog()
+        log.add_batch(record, b"{}", [amplitude], [], format="amplitude")
+        (event,) = log.events()
+        (line,) = EventPrinter(sys.stdout).lines(event)
+        assert re.search(r'  track     user=u5 +"Song Played" +\[amplitude\] \{genre: jazz\}$',
+                         line), line
+        shown = event_json(event)
+        assert (shown["format"], shown["type"], shown["name"], shown["user"]) == (
+            "amplitude", "track", "Song Played", "u5"
+        )
+        assert shown["timestamp"] == "2024-05-01T12:00:00.123Z"
 
     def test_colour_only_for_a_terminal(self, tmp_path: Path) -> None:
         """wants_colour: not for a file, and not for a terminal when NO_COLOR is set."""

@@ -177,9 +177,15 @@ class EventLog:
         batch: Iterable[Any],
         invalid: Iterable[tuple[Any, list[str]]],
         *,
-        format: str = "segment",
+        format: str | None = None,
     ) -> list[Event]:
-        """Record the messages of one accepted batch request; tell the listeners; the events."""
+        """Record the messages of one accepted batch request; tell the listeners; the events.
+
+        ``format`` is the destination format (``segment``, ``amplitude``): by default the
+        record's ``format`` field if it has one, else ``segment``.
+        """
+        if format is None:
+            format = str(getattr(record, "format", None) or "segment")
         problems_of = {id(msg): tuple(problems) for msg, problems in invalid}
         now = time.time()
         with self._cond:

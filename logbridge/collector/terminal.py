@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, TextIO
 
 from logbridge.collector.echo import event_columns, format_problems
-from logbridge.collector.events import Event
+from logbridge.collector.events import Event, event_name, event_type, event_user
 from logbridge.collector.problems import explain
 
 __all__ = ["EventPrinter", "summary_lines", "wants_colour"]
@@ -95,11 +95,12 @@ class EventPrinter:
         received = time.strftime("%H:%M:%S", time.localtime(event.received_at))
         millis = int(event.received_at * 1000) % 1000
         msg = event.message
-        if isinstance(msg, Mapping):
+        if not isinstance(msg, Mapping):
+            label, who, what, detail = "?", "", "(not a JSON object)", ""
+        elif event.format == "segment":
             label, who, what, detail = event_columns(msg)
         else:
-            label, who, what, detail = "?", "", "(not a JSON object)", ""
-        if event.format != "segment":
+            label, who, what, detail = event_columns(_as_segment(event, msg))
             detail = f"[{event.format}] {detail}".rstrip()
         line = "  ".join([
             paint(f"{received}.{millis:03d}", "dim"),
@@ -114,6 +115,20 @@ class EventPrinter:
             _INDENT + paint(f"{text}  [{explain(problem).rule}]", "red")
             for text, problem in zip(described, problems, strict=True)
         ]
+
+
+def _as_segment(event: Event, msg: Mapping[str, Any]) -> dict[str, Any]:
+    """The Segment-shaped fields of an event in another format, for its terminal line."""
+    users = event_user(event)
+    properties = msg.get("properties", msg.get("event_properties"))
+    return {
+        "type": event_type(event) if msg.get("type") is None else msg["type"],
+        "userId": users[0] if users else None,
+        "event": event_name(event),
+        "name": event_name(event),
+        "properties": properties,
+        "traits": msg.get("traits", msg.get("user_properties")),
+    }
 
 
 def summary_lines(

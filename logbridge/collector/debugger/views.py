@@ -7,6 +7,7 @@ body and every occurrence of the presented key are replaced by ``***``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -57,6 +58,9 @@ def event_json(event: Event) -> dict[str, Any]:
     """One event for the API: what the row shows, its problems, and the message itself."""
     msg = event.message
     timestamp = msg.get("timestamp", msg.get("time")) if isinstance(msg, Mapping) else None
+    if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool):
+        with contextlib.suppress(OverflowError, OSError, ValueError):
+            timestamp = _iso(timestamp / 1000)  # Amplitude's time: milliseconds since the epoch
     users = event_user(event)
     return {
         "id": event.id,
