@@ -50,7 +50,7 @@ def browser() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1440,900", "--force-device-scale-factor=1",
+                     "--window-size=1440,1000", "--force-device-scale-factor=1",
                      "--disable-gpu", "--no-first-run", "--disable-extensions"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -224,6 +224,16 @@ class TestDebuggerPage:
         with pytest.raises(NoAlertPresentException):
             driver.switch_to.alert.text  # noqa: B018  (reading it raises if there is none)
 
+    def test_refused_requests_are_shown(self, page: tuple[WebDriver, Collector]) -> None:
+        """A request refused with 401 brings no event, but the page shows it was refused."""
+        driver, collector = page
+        with analytics_logger(collector.endpoint, write_key="wrong", max_retries=0) as (log, h):
+            log.info("Lost", extra={"user_id": "u1"})
+            h.flush(timeout=10)
+        refused = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#by-status .refused"))
+        assert [r.text.split() for r in refused] == [["401", "write", "key", "refused", "1"]]
+        assert rows(driver) == []
+
     def test_pause_resume_and_clear(self, page: tuple[WebDriver, Collector]) -> None:
         """Paused, new events wait; resumed, they show; Clear empties the page and the API."""
         driver, collector = page
@@ -266,9 +276,12 @@ class TestDebuggerPage:
         send_through_logging(collector, SAMPLE[:3])
         send_invalid(collector)
         send_through_logging(collector, SAMPLE[3:])
+        refused = requests.post(collector.endpoint, json={"batch": []}, auth=("x", ""), timeout=5)
+        assert refused.status_code == 401
         wait(driver, lambda d: len(rows(d)) == 7)
         driver.find_element(By.CSS_SELECTOR, "#rows li.invalid .line").click()
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".json .j-bad"))
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#by-status .refused"))
         SCREENSHOT.parent.mkdir(exist_ok=True)
         assert driver.save_screenshot(str(SCREENSHOT))
         assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

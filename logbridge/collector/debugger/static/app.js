@@ -35,6 +35,7 @@
     countEvents: $("count-events"), countInvalid: $("count-invalid"),
     countRequests: $("count-requests"), byType: $("by-type"), byEvent: $("by-event"),
     chart: $("chart"), chartPeak: $("chart-peak"), windowNote: $("window-note"),
+    byStatus: $("by-status"),
   };
 
   // -- DOM helpers: text only
@@ -465,6 +466,32 @@
     ui.chartPeak.textContent = `peak ${Math.max(...buckets)}/s`;
   }
 
+  // Refused requests bring no events, so the answers are shown too: a 401 explains a lot.
+  const STATUS_WORDS = {
+    200: "accepted", 400: "bad request", 401: "write key refused", 404: "no such path",
+    405: "wrong method", 411: "no length", 413: "too large", 415: "bad encoding",
+    429: "rate limited", 500: "server error", 503: "unavailable", 0: "connection reset",
+  };
+
+  function drawStatuses(stats) {
+    const entries = Object.entries(stats.requests_by_status || {}).sort();
+    ui.byStatus.replaceChildren(...entries.map(([code, count]) => {
+      const item = el("li", code.startsWith("2") ? "ok" : "refused");
+      item.append(el("span", "code", code === "0" ? "reset" : code),
+        el("span", "label", STATUS_WORDS[code] || ""), el("span", "num", String(count)));
+      return item;
+    }));
+    if (!entries.length) ui.byStatus.append(el("li", "meta", "none yet"));
+  }
+
+  function pollStats() {
+    fetch("/stats", { cache: "no-store" })
+      .then((answer) => answer.json())
+      .then(drawStatuses)
+      .catch(() => {})
+      .finally(() => window.setTimeout(pollStats, 2000));
+  }
+
   // -- controls
 
   ui.pause.addEventListener("click", () => {
@@ -490,7 +517,7 @@
   window.setInterval(drawChart, 1000);
   fetch("/stats", { cache: "no-store" })
     .then((answer) => answer.json())
-    .then((stats) => { state.maxEvents = stats.events.max_events; })
+    .then((stats) => { state.maxEvents = stats.events.max_events; drawStatuses(stats); })
     .catch(() => {})
-    .finally(() => { connect(); queueDraw(); });
+    .finally(() => { connect(); queueDraw(); window.setTimeout(pollStats, 2000); });
 })();
