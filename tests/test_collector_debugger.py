@@ -457,6 +457,7 @@ class _Output:
 
     def __init__(self, read: Callable[[], bytes]) -> None:
         self.seen: list[str] = []
+        self.errors: _Output | None = None  # stderr, when it is read apart
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, args=(read,), daemon=True).start()
 
@@ -484,12 +485,23 @@ class _Output:
             try:
                 line = self._lines.get(timeout=max(deadline - time.monotonic(), 0))
             except queue.Empty:
-                pytest.fail(f"no line containing {text!r} within {timeout}s; saw {self.seen}")
+                pytest.fail(f"no line containing {text!r} within {timeout}s; saw {self.seen}"
+                            f"{self._stderr()}")
             if line is None:
-                pytest.fail(f"output ended without {text!r}; saw {self.seen}")
+                pytest.fail(f"output ended without {text!r}; saw {self.seen}{self._stderr()}")
             self.seen.append(line)
             if text in ANSI.sub("", line):
                 return line
+
+    def _stderr(self) -> str:
+        """What the process wrote to stderr so far, for a failure message."""
+        if self.errors is None:
+            return ""
+        lines = []
+        with contextlib.suppress(queue.Empty):
+            while (line := self.errors._lines.get_nowait()) is not None:
+                lines.append(line)
+        return f"; stderr: {lines}"
 
     def rest(self, timeout: float = 10.0) -> list[str]:
         """Every remaining line, up to the end of the output."""
@@ -517,13 +529,15 @@ def collect() -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], _Output, 
             os.close(child_fd)
             output = _Output(lambda: os.read(main_fd, 65536))
         else:
+            # stderr apart, so that nothing written there can split a line of stdout
             proc = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env
             )
-            assert proc.stdout is not None
+            assert proc.stdout is not None and proc.stderr is not None
             output = _Output(proc.stdout.read1)
+            output.errors = _Output(proc.stderr.read1)
         procs.append(proc)
-        page = output.expect("debugger page:")
+        page = output.expect("debugger page:", timeout=30)  # a cold start on a busy machine
         port = int(re.search(r"127\.0\.0\.1:(\d+)/", ANSI.sub("", page)).group(1))  # type: ignore[union-attr]
         return proc, output, port
 
