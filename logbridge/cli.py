@@ -15,6 +15,7 @@ __all__ = ["build_parser", "main"]
 
 _PROG = "logbridge"
 _DEFAULT_PORT = 8765
+_DEFAULT_MAX_EVENTS = 10_000  # the collector's own default, without importing it here
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         "collect",
         help="run a local Segment-compatible batch receiver",
         description="Receive Segment batches on a local HTTP endpoint, check them against "
-        "the spec and print them, optionally injecting faults.",
+        "the spec and print them, optionally injecting faults. The debugger page at "
+        "http://HOST:PORT/ shows the events live; /events, /stats and DELETE /events are "
+        "its JSON API.",
+        epilog="examples:\n"
+        "  logbridge collect --open            watch events in the browser\n"
+        "  logbridge collect --write-key KEY   refuse other keys (401)\n"
+        "  logbridge collect --status 503 --status-count 3   fail the first 3 batches",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     collect.set_defaults(run=_collect)
     where = collect.add_argument_group("where")
@@ -53,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--write-key", metavar="KEY", help="require this write key (HTTP Basic user)")
     what.add_argument("--output", metavar="FILE.jsonl", help="append each message as a JSON line")
     what.add_argument("--quiet", action="store_true", help="do not print a line per event")
+    what.add_argument(
+        "--max-events",
+        type=int,
+        default=_DEFAULT_MAX_EVENTS,
+        metavar="N",
+        help="keep the last N events for the page and the API (default: %(default)s)",
+    )
+    what.add_argument("--open", action="store_true", help="open the debugger page in a browser")
     what.add_argument(
         "--max-body-bytes",
         type=int,
@@ -230,6 +246,7 @@ def _collect(args: argparse.Namespace) -> int:
     """Run ``logbridge collect`` until SIGINT or SIGTERM; print a summary."""
     from logbridge.collector.faults import Faults
     from logbridge.collector.server import Collector, mask_key
+    from logbridge.collector.terminal import EventPrinter, summary_lines, wants_colour
 
     if not args.allow_remote and not _is_loopback(args.host):
         _say(
@@ -237,6 +254,9 @@ def _collect(args: argparse.Namespace) -> int:
             "(pass --allow-remote to do it anyway)",
             error=True,
         )
+        return 2
+    if args.max_events < 1:
+        _say("--max-events must be at least 1", error=True)
         return 2
     if args.status_count is not None and args.status is None:
         _say("--status-count needs --status", error=True)
@@ -271,16 +291,20 @@ def _collect(args: argparse.Namespace) -> int:
             args.port,
             write_key=args.write_key,
             output=args.output,
-            echo=None if args.quiet else sys.stdout,
             faults=faults,
             max_body_bytes=args.max_body_bytes,
             max_message_bytes=args.max_message_bytes,
             oauth=oauth,
+            max_events=args.max_events,
+            max_messages=args.max_events,
         )
     except ValueError as exc:
         _say(str(exc), error=True)
         return 2
 
+    colour = wants_colour(sys.stdout)
+    if not args.quiet:
+        collector.events.subscribe(EventPrinter(sys.stdout, colour=colour))
     previous = _install_handlers()
     try:
         try:
@@ -290,6 +314,8 @@ def _collect(args: argparse.Namespace) -> int:
             return 1
         _say(f"listening on {collector.endpoint}")
         _say(f"Amplitude: {collector.url}/2/httpapi, /batch and /usermap")
+        page = collector.url + "/"
+        _say(f"debugger page: {page} (keeps the last {args.max_events:,} events)")
         if args.write_key:
             _say(f"write key required: {mask_key(args.write_key)}")
         if oauth is not None:
@@ -299,6 +325,11 @@ def _collect(args: argparse.Namespace) -> int:
         if args.output:
             _say(f"appending messages to {args.output}")
         _say("press Ctrl-C to stop")
+        if args.open:
+            import webbrowser
+
+            if not webbrowser.open(page):
+                _say(f"no browser found: open {page} yourself", error=True)
         try:
             while True:
                 time.sleep(3600)
@@ -320,6 +351,7 @@ def _collect(args: argparse.Namespace) -> int:
         f"duplicates {stats['duplicates']}, invalid {stats['invalid']}, "
         f"requests {stats['requests']}, faults {faulted}{received_amplitude}"
     )
+    print("\n".join(summary_lines(collector.events.summary(), stats, colour=colour)), flush=True)
     return 0
 
 

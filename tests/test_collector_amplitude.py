@@ -301,6 +301,29 @@ class TestUserMapping:
 
 
 
+class TestDebugger:
+    """Amplitude events reach the debugger page's event list, marked amplitude."""
+
+    def test_ingested_events_listed(self, collector_factory: Callable[..., Collector]) -> None:
+        """GET /events lists Amplitude events with their format, type and user; key redacted."""
+        collector = collector_factory()  # no key configured: the body's api_key still hidden
+        post(collector, [event(), event(event_type="$identify", user_properties={})])
+        listed = requests.get(collector.url + "/events", timeout=5).json()["events"]
+        assert [(e["format"], e["type"], e["user"]) for e in listed] == [
+            ("amplitude", "identify", "user-123"), ("amplitude", "track", "user-123"),
+        ]
+        shown = requests.get(f"{collector.url}/requests/{listed[0]['request_id']}", timeout=5)
+        assert KEY not in shown.text
+        assert shown.json()["path"] == "/2/httpapi"
+
+    def test_refused_events_listed_with_problems(self, amplitude: Collector) -> None:
+        """A 400's bad events are listed as invalid, with their problems; the good ones not."""
+        post(amplitude, [event(), event(time="yesterday")])
+        (listed,) = requests.get(amplitude.url + "/events", timeout=5).json()["events"]
+        assert listed["valid"] is False
+        assert listed["message"]["time"] == "yesterday"
+
+
 class TestCommandLine:
     """``logbridge collect`` plays Amplitude's faults and counts its events."""
 

@@ -38,6 +38,7 @@ __all__ = [
     "Request",
     "answer",
     "body_limit",
+    "debugger_events",
     "echo_lines",
     "error_body",
     "format_amplitude_event",
@@ -314,6 +315,25 @@ def _injected(status: int, events: Any) -> tuple[int, dict[str, Any]]:
             "throttled_events": list(range(count)),
         }
     return status, _error(status, "injected fault")
+
+
+def debugger_events(
+    request: Request, answer: Answer
+) -> tuple[list[Any], list[tuple[Any, list[str]]]]:
+    """What the debugger shows of a request: the events ingested, or the ones refused.
+
+    A 400 ingests nothing: its bad events are shown with their problems, the others not.
+    """
+    if answer.events or not answer.problems:
+        return answer.events, []
+    events = request.body.get("events")
+    if not isinstance(events, list):
+        return [], []
+    problems: dict[int, list[str]] = {}
+    for index, text in answer.problems:
+        problems.setdefault(index, []).append(text)
+    shown = [events[index] for index in problems]
+    return shown, [(events[index], texts) for index, texts in problems.items()]
 
 
 def echo_lines(answer: Answer) -> list[str]:
