@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from logbridge.collector.amplitude_validate import DEFAULT_MIN_ID_LENGTH, validate_event
 from logbridge.collector.batch import _same_key
 from logbridge.collector.body import Reject, decode_body
 from logbridge.collector.echo import mask_key
@@ -43,7 +44,6 @@ __all__ = [
     "error_body",
     "format_amplitude_event",
     "parse",
-    "validate_event",
 ]
 
 HTTP_PATH: Final = "/2/httpapi"
@@ -59,15 +59,6 @@ HTTP_MAX_EVENTS: Final = 1_999
 #: "Must not exceed 20MB", "2000 events" (Batch Event Upload).
 BATCH_MAX_BYTES: Final = 20_000_000
 BATCH_MAX_EVENTS: Final = 2_000
-DEFAULT_MIN_ID_LENGTH: Final = 5
-#: Times before this many ms since the epoch (1973) are seconds sent as milliseconds.
-_MIN_TIME_MS: Final = 100_000_000_000
-PLACEHOLDER_IDS: Final = frozenset({
-    "anonymous", "nil", "none", "null", "n/a", "na", "undefined", "unknown", '""',
-    "00000000-0000-0000-0000-000000000000", "{}", "lmy47d", "0", "-1",
-})
-_OBJECT_FIELDS: Final = ("event_properties", "user_properties", "groups", "group_properties")
-_INT_FIELDS: Final = ("session_id", "event_id", "quantity")
 
 
 def body_limit(path: str, max_body_bytes: int) -> int:
@@ -191,48 +182,6 @@ def _events(request: Request, injector: FaultInjector) -> Answer:
         "payload_size_bytes": request.size,
         "server_upload_time": int(time.time() * 1000),
     }, events=list(events))
-
-
-def validate_event(event: Any, min_length: int) -> list[tuple[str, str, str]]:
-    """The problems of one event: ``(kind, field, text)``, kind invalid/missing/short."""
-    if not isinstance(event, Mapping):
-        return [("invalid", "event", "an event must be a JSON object")]
-    problems: list[tuple[str, str, str]] = []
-    event_type = event.get("event_type")
-    if not isinstance(event_type, str) or not event_type:
-        kind = "missing" if event_type is None else "invalid"
-        problems.append((kind, "event_type", "event_type must be a non-empty string"))
-    ids = 0
-    for field in ("user_id", "device_id"):
-        value = event.get(field)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            problems.append(("invalid", field, f"{field} must be a string"))
-        elif value.lower() in PLACEHOLDER_IDS:
-            problems.append(("invalid", field, f"{field} {value!r} is a placeholder"))
-        elif len(value) < min_length:
-            problems.append(("short", field, f"{field} is under {min_length} characters"))
-        else:
-            ids += 1
-    # A $groupidentify is about a group: the SDK sends it without a user when given none.
-    if ids == 0 and not problems and event_type != "$groupidentify":
-        problems.append(("missing", "user_id", "an event needs user_id or device_id"))
-    value = event.get("time")
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int) or value < _MIN_TIME_MS
-    ):
-        problems.append(("invalid", "time", "time must be milliseconds since the epoch"))
-    for field in _OBJECT_FIELDS:
-        if field in event and not isinstance(event[field], Mapping):
-            problems.append(("invalid", field, f"{field} must be an object"))
-    for field in _INT_FIELDS:
-        value = event.get(field)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            problems.append(("invalid", field, f"{field} must be an integer"))
-    if "insert_id" in event and not isinstance(event["insert_id"], str):
-        problems.append(("invalid", "insert_id", "insert_id must be a string"))
-    return problems
 
 
 def _usermap(body: Mapping[str, Any]) -> Answer:
