@@ -283,6 +283,16 @@ class TestUserMapping:
         assert amplitude.requests[0].format == "amplitude"
         assert amplitude.stats()["amplitude"]["usermaps"] == 1
 
+    def test_mapping_in_the_query_string(self, amplitude: Collector) -> None:
+        """The fields may come in the query string, as the API's documented examples send them."""
+        mapping = {"user_id": "old-user", "global_user_id": "new-user"}
+        response = requests.post(
+            amplitude.url + "/usermap",
+            params={"api_key": KEY, "mapping": json.dumps([mapping])}, timeout=5,
+        )
+        assert response.status_code == 200
+        assert amplitude.usermaps == [mapping]
+
     def test_mapping_needs_both_ids(self, amplitude: Collector) -> None:
         """A mapping without global_user_id (and no unmap) is refused."""
         response = requests.post(

@@ -91,8 +91,12 @@ class Answer:
     problems: list[tuple[int, str]] = dataclasses.field(default_factory=list)
 
 
-def parse(path: str, wire: bytes, encoding: str | None) -> Request | None:
-    """The Amplitude request in ``wire``, or None when it is Segment's (``/batch`` only)."""
+def parse(path: str, wire: bytes, encoding: str | None, query: str = "") -> Request | None:
+    """The Amplitude request in ``wire``, or None when it is Segment's (``/batch`` only).
+
+    ``/usermap`` takes its fields from the form body or, as its documentation's examples
+    send them, from the query string.
+    """
     if path not in AMPLITUDE_PATHS:
         return None
     limit = BATCH_MAX_BYTES if path == BATCH_PATH else HTTP_MAX_BYTES
@@ -105,7 +109,7 @@ def parse(path: str, wire: bytes, encoding: str | None) -> Request | None:
         error = "Payload too large" if status == 413 else "Invalid request body"
         return Request(path, {}, len(wire), (status, _error(status, error)))
     if path == USERMAP_PATH:
-        return Request(path, _form(raw), len(raw))
+        return Request(path, {**_form(query.encode()), **_form(raw)}, len(raw))
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):

@@ -153,7 +153,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._reject(path, reject, body_bytes=reject.body_bytes)
             return
         fault = service.injector.decide()
-        request = amplitude.parse(path, wire, encoding)
+        request = amplitude.parse(path, wire, encoding, urlsplit(self.path).query)
         if request is not None and fault != "reset":
             self._amplitude(path, request, fault, wire)
             return
