@@ -7,6 +7,7 @@ a put on a queue. The listener (started lazily on first use, stopped and drained
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import logging.handlers
@@ -27,7 +28,7 @@ from .options import Options, plain
 from .record import BOUND_ATTR, OWN_THREADS, compact, is_internal
 from .stats import DropReason
 
-__all__ = ["AnalyticsHandler", "flush"]
+__all__ = ["AnalyticsHandler", "check_option_names", "flush"]
 
 #: Keys the stdlib's QueueHandler forms of dictConfig may pass; accepted and used.
 _STDLIB_QUEUE_KEYS = frozenset({"queue", "listener", "handlers", "respect_handler_level"})
@@ -66,12 +67,7 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                     "(python/cpython#118868); configure the handler with the factory key "
                     "instead: {'()': 'logbridge.AnalyticsHandler', ...}"
                 )
-        unknown = set(options) - _OPTION_NAMES
-        if unknown:
-            raise ConfigurationError(
-                f"unknown option(s) {sorted(unknown)} for AnalyticsHandler; "
-                f"the options are {sorted(_OPTION_NAMES)}"
-            )
+        check_option_names(options)
         self.options = Options.from_kwargs(**{key: plain(options[key]) for key in options})
         super().__init__(queue if queue is not None else self._new_queue())
         self._target_names = list(handlers or ())
@@ -268,6 +264,26 @@ def flush(timeout: float | None = None) -> bool:
     """
     results = [handler.flush(timeout) for handler in list(_LIVE_HANDLERS)]
     return all(results)
+
+
+def check_option_names(names: Iterable[str]) -> None:
+    """Raise ConfigurationError naming each unknown option, with the closest real one.
+
+    Example: ``flush_intervall`` gives "unknown option 'flush_intervall' for
+    AnalyticsHandler (did you mean flush_interval?)".
+    """
+    unknown = sorted(set(names) - _OPTION_NAMES)
+    if not unknown:
+        return
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, _OPTION_NAMES, n=1, cutoff=0.6)
+        described.append(f"{name!r} (did you mean {close[0]}?)" if close else repr(name))
+    plural = "s" if len(unknown) > 1 else ""
+    raise ConfigurationError(
+        f"unknown option{plural} {', '.join(described)} for AnalyticsHandler; "
+        f"the options are {', '.join(sorted(_OPTION_NAMES))}"
+    )
 
 
 def _holds_logging_lock() -> bool:

@@ -1,112 +1,348 @@
-"""``logbridge replay``: send the messages of a dead-letter file again.
+"""Replaying messages: a dead letter, a JSON-lines archive or a spool, delivered again.
 
-Each line of a dead letter holds one message as it was first sent, with its
-``messageId``, so a replay that partly repeats an earlier delivery is deduplicated by
-the endpoint. Messages go out in batches with the usual retries, within ``timeout``
-seconds overall; what still fails can go to another dead letter.
+What it reads, line by line (or row by row):
+
+- a dead letter (the ``dead_letter`` option): ``{"reason": ..., "message": {...}}``;
+- a JSON-lines archive of messages: the ``jsonl`` destination, an ``AnalyticsFormatter``
+  on a ``FileHandler``, ``logbridge collect --output``; a ``{"batch": [...]}`` body too;
+- a spool (the ``spool`` option's SQLite file), read only: its rows stay where they are.
+
+Each message goes out as it was, with its ``messageId`` and ``timestamp``: a historical
+import, which the service deduplicates by messageId. Every batch that is acknowledged
+is recorded in a state file before the next one leaves, so a replay that is
+interrupted (Ctrl-C) and run again sends only what was not delivered.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
+import random
+import sqlite3
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
 
-from .batch import Batch
-from .options import Options
-from .report import Reporter
-from .sender import Sender
-from .stats import Stats
-from .transport import Transport
+from .errors import DeliveryError
+from .retry import RetryPolicy
 
-__all__ = ["ReplayResult", "replay"]
+__all__ = ["Entry", "ReplayState", "Replayer", "Summary", "count_entries", "read_entries"]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class Answer(Protocol):
+    """What one request gave (see :class:`logbridge._cli_target.Answer`)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def error(self) -> DeliveryError | None: ...
+    @property
+    def retry_after(self) -> float | None: ...
+
+
+class Target(Protocol):
+    """Where the replay sends: one request at a time."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+
+    def items(self, message: Mapping[str, Any]) -> list[bytes]: ...
+    def send(self, items: Any, *, timeout: float | None = None) -> Any: ...
 
 
 @dataclasses.dataclass(frozen=True)
-class ReplayResult:
-    """What a replay did: messages read, sent, not delivered (by reason), lines skipped."""
+class Entry:
+    """One message of the input, or the reason a line holds none (``message`` is None)."""
 
-    read: int
-    sent: int
-    failed: int
-    dropped: Mapping[str, int]
-    skipped_lines: int
+    key: str
+    message: dict[str, Any] | None
+    skipped: str | None = None
 
 
-def replay(
-    path: str,
-    *,
-    endpoint: str | None = None,
-    destination: str | None = None,
-    data_plane_url: str | None = None,
-    write_key: str | None = None,
-    timeout: float = 60.0,
-    dead_letter: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> ReplayResult:
-    """Send every message of the dead-letter file ``path``; raises OSError if unreadable.
-
-    The destination and write key are resolved as for the handler (the ``LOGBRIDGE_*``
-    environment fills what is not given). Raises ConfigurationError for bad options.
-    """
-    if dead_letter is not None and os.path.abspath(dead_letter) == os.path.abspath(path):
-        from .errors import ConfigurationError
-
-        raise ConfigurationError("the new dead letter must not be the file being replayed")
-    options = Options.from_kwargs(
-        write_key=write_key,
-        endpoint=endpoint,
-        destination=destination,
-        data_plane_url=data_plane_url,
-        dead_letter=dead_letter,
-        environ=environ,
-    )
-    assert options.endpoint is not None
-    transport = Transport(
-        options.endpoint, options.write_key, gzip=options.gzip, timeout=options.timeout,
-        verify=options.verify,
-    )
-    stats = Stats()
-    deadline = time.monotonic() + timeout
-    sender = Sender(options, transport, stats=stats, reporter=Reporter(), deadline=lambda: deadline)
-    batch = Batch(options.flush_at, 0.0)
-    read = skipped = 0
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            item = _message_bytes(line)
-            if item is None:
-                skipped += bool(line.strip())
-                continue
-            read += 1
-            if batch.items and not batch.fits(item):
-                sender.submit(batch.take())
-            batch.add(item, 0.0)
-            if batch.full:
-                sender.submit(batch.take())
-    if batch.items:
-        sender.submit(batch.take())
-    sender.stop()
-    snapshot = stats.snapshot(queued=0)
-    dropped = snapshot["dropped"]
-    assert isinstance(dropped, dict)
-    return ReplayResult(
-        read=read,
-        sent=int(str(snapshot["sent"])),
-        failed=int(str(snapshot["failed"])),
-        dropped={reason: count for reason, count in dropped.items() if count},
-        skipped_lines=skipped,
-    )
+# Reading -------------------------------------------------------------------------------
 
 
-def _message_bytes(line: str) -> bytes | None:
-    """The message of one dead-letter line, serialised; None for a line that has none."""
+def input_kind(path: str) -> str:
+    """``spool`` for a SQLite file, else ``json lines``; raises OSError if unreadable."""
+    with open(path, "rb") as file:
+        return "spool" if file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC else "json lines"
+
+
+def count_entries(path: str) -> int:
+    """About how many entries ``path`` holds (lines or rows), for a progress bar."""
+    if input_kind(path) == "spool":
+        with _read_only(path) as db:
+            return int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+    with open(path, "rb") as file:
+        return sum(1 for line in file if line.strip())
+
+
+def read_entries(path: str) -> Iterator[Entry]:
+    """The entries of a dead letter, JSON-lines archive or spool, in order."""
+    if input_kind(path) == "spool":
+        yield from _spool_entries(path)
+        return
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                yield from _line_entries(number, line)
+
+
+def _line_entries(number: int, line: str) -> Iterator[Entry]:
     try:
-        entry = json.loads(line)
+        data = json.loads(line)
     except ValueError:
-        return None
-    message = entry.get("message") if isinstance(entry, dict) else None
-    if not isinstance(message, dict):
-        return None
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        yield Entry(f"line:{number}", None, "not JSON")
+        return
+    if not isinstance(data, dict):
+        yield Entry(f"line:{number}", None, "not a JSON object")
+    elif isinstance(data.get("message"), dict):  # a dead letter's line
+        yield _entry(data["message"], f"line:{number}")
+    elif isinstance(data.get("batch"), list):  # a request body
+        for index, message in enumerate(data["batch"]):
+            if isinstance(message, dict):
+                yield _entry(message, f"line:{number}:{index}")
+            else:
+                yield Entry(f"line:{number}:{index}", None, "not a JSON object")
+    elif "invalid" in data and "type" not in data:  # AnalyticsFormatter's invalid record
+        yield Entry(f"line:{number}", None, "an invalid record, never a message")
+    elif isinstance(data.get("type"), str) or "event_type" in data:
+        yield _entry(data, f"line:{number}")
+    else:
+        yield Entry(f"line:{number}", None, "no message")
+
+
+def _spool_entries(path: str) -> Iterator[Entry]:
+    with _read_only(path) as db:
+        for row_id, body in db.execute("SELECT id, body FROM messages ORDER BY id"):
+            try:
+                message = json.loads(bytes(body))
+            except ValueError:
+                yield Entry(f"row:{row_id}", None, "not JSON")
+                continue
+            if isinstance(message, dict):
+                yield _entry(message, f"row:{row_id}")
+            else:
+                yield Entry(f"row:{row_id}", None, "not a JSON object")
+
+
+def _entry(message: dict[str, Any], fallback: str) -> Entry:
+    key = message.get("messageId") or message.get("insert_id")
+    return Entry(str(key) if key else fallback, message)
+
+
+class _read_only:
+    """A read-only connection to a spool file (the spool itself is never changed)."""
+
+    def __init__(self, path: str) -> None:
+        uri = "file:" + os.path.abspath(path).replace("?", "%3F").replace("#", "%23") + "?mode=ro"
+        self.db = sqlite3.connect(uri, uri=True)
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+
+# The state: what was delivered ---------------------------------------------------------
+
+
+class ReplayState:
+    """The keys (messageIds) already delivered, kept in an append-only file.
+
+    Each acknowledged batch's keys are written and synced before the next batch is
+    sent, so an interrupted replay loses at most the answer of the batch in flight.
+    """
+
+    def __init__(self, path: str, *, fresh: bool = False) -> None:
+        self.path = path
+        self.done: set[str] = set()
+        if fresh and os.path.exists(path):
+            os.unlink(path)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as file:
+                self.done = {line.rstrip("\n") for line in file if line.strip()}
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def add(self, keys: list[str]) -> None:
+        """Record ``keys`` as delivered, durably."""
+        data = "".join(f"{key}\n" for key in keys).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)
+        self.done.update(keys)
+
+    def close(self) -> None:
+        """Close the file."""
+        os.close(self._fd)
+
+
+# Delivering ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Summary:
+    """What a replay did, as counts."""
+
+    delivered: int = 0
+    already: int = 0  # delivered by an earlier run (in the state file)
+    failed: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    skipped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    left: int = 0  # not tried: interrupted or out of time
+    interrupted: bool = False
+
+    @property
+    def messages(self) -> int:
+        """Messages read from the input."""
+        return self.delivered + self.already + sum(self.failed.values()) + self.left
+
+    @property
+    def processed(self) -> int:
+        """Entries dealt with so far, for the progress bar."""
+        return self.messages + sum(self.skipped.values())
+
+
+class Replayer:
+    """Sends entries in batches, one request at a time, retrying what may pass later.
+
+    ``describe(answer)`` names a failure for the summary; ``failed(items, reason, answer)``
+    hears of messages that failed for good (to write a new dead letter); ``stop`` ends
+    the replay between two requests; ``rate`` bounds messages a second.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        state: ReplayState,
+        *,
+        describe: Callable[[Any], str],
+        batch_size: int = 100,
+        max_request_bytes: int = 500_000,
+        rate: float | None = None,
+        give_up_after: float = 60.0,
+        max_retries: int = 10,
+        stop: threading.Event | None = None,
+        failed: Callable[[list[bytes], str, Any], None] | None = None,
+        progress: Callable[[Summary], None] | None = None,
+    ) -> None:
+        self.target = target
+        self.state = state
+        self.describe = describe
+        self.batch_size = max(1, min(batch_size, int(rate) if rate and rate >= 1 else batch_size))
+        if rate is not None and rate < 1:
+            self.batch_size = 1
+        self.max_request_bytes = max_request_bytes
+        self.rate = rate
+        self.deadline = time.monotonic() + give_up_after
+        self.retry = RetryPolicy(max_retries=max_retries, budget=give_up_after)
+        self.stop = stop or threading.Event()
+        self.on_failed = failed
+        self.on_progress = progress
+        self.summary = Summary()
+        self._started = time.monotonic()
+        self._sent_in_run = 0
+        self._rng = random.Random()
+
+    def run(self, entries: Iterator[Entry]) -> Summary:
+        """Replay ``entries``; the summary (also at :attr:`summary` as it goes)."""
+        items: list[bytes] = []
+        keys: list[str] = []
+        size = 0
+        for entry in entries:
+            if entry.message is None:
+                self.summary.skipped[entry.skipped or "no message"] += 1
+                continue
+            if entry.key in self.state.done:
+                self.summary.already += 1
+                continue
+            if entry.key in keys:
+                self.summary.skipped["the same messageId twice"] += 1
+                continue
+            if self.stop.is_set() or time.monotonic() >= self.deadline:
+                self.summary.left += 1
+                continue
+            try:
+                encoded = self.target.items(entry.message)
+            except ValueError as exc:  # InvalidEvent: not a message the service takes
+                self.summary.failed[f"invalid: {exc}"] += 1
+                continue
+            for item in encoded:
+                if items and (len(items) >= self.batch_size
+                              or size + len(item) + 1 > self.max_request_bytes):
+                    self._deliver(items, keys)
+                    items, keys, size = [], [], 0
+                items.append(item)
+                keys.append(entry.key)
+                size += len(item) + 1
+            self._progress()
+        if items:
+            self._deliver(items, keys)
+        self._progress()
+        return self.summary
+
+    def _deliver(self, items: list[bytes], keys: list[str]) -> None:
+        if not self._wait_for_rate(len(items)):
+            self.summary.left += len(items)
+            return
+        failures = 0
+        first_failure = 0.0
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.summary.left += len(items)
+                return
+            answer = self.target.send(items, timeout=min(self.target.timeout, remaining))
+            error = answer.error
+            if error is None:
+                self.state.add(list(dict.fromkeys(keys)))
+                self.summary.delivered += len(items)
+                self._sent_in_run += len(items)
+                self._progress()
+                return
+            if error.status == 413 and len(items) > 1:
+                half = len(items) // 2
+                self._deliver(items[:half], keys[:half])
+                self._deliver(items[half:], keys[half:])
+                return
+            now = time.monotonic()
+            failures += 1
+            first_failure = first_failure or now
+            if not error.retryable or self.retry.gives_up(failures, first_failure, now):
+                self._fail(items, answer)
+                return
+            delay = self.retry.delay(failures - 1, answer.retry_after, rng=self._rng)
+            if now + delay >= self.deadline:
+                self._fail(items, answer, note=" (out of time)")
+                return
+            if self.stop.wait(delay):  # Ctrl-C while waiting: left for the next run
+                self.summary.left += len(items)
+                return
+
+    def _fail(self, items: list[bytes], answer: Any, *, note: str = "") -> None:
+        self.summary.failed[self.describe(answer) + note] += len(items)
+        if self.on_failed is not None:
+            reason = "retries_exhausted" if answer.error.retryable else "rejected"
+            self.on_failed(items, reason, answer)
+
+    def _wait_for_rate(self, count: int) -> bool:
+        """Hold the next request until ``rate`` allows it; False if stopped meanwhile."""
+        if self.rate is None:
+            return not self.stop.is_set()
+        due = self._started + self._sent_in_run / self.rate
+        pause = due - time.monotonic()
+        if pause > 0 and self.stop.wait(pause):
+            return False
+        return not self.stop.is_set()
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.summary)
