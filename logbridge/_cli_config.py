@@ -166,7 +166,7 @@ def _dict_config(config: Any, source: str) -> None:
 
 def _yaml(text: str, source: str) -> Any:
     try:
-        import yaml  # type: ignore[import-untyped,unused-ignore]
+        import yaml
     except ImportError:
         raise CommandError(
             f"reading {source} needs PyYAML, which is not installed: "

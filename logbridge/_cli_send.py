@@ -66,6 +66,7 @@ def add_send(commands: Any) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     """Run ``logbridge send``: 0 when delivered, 1 when not, 2 for a usage mistake."""
+    fields = _fields(args)
     base: dict[str, Any] = {}
     if args.config:
         from ._cli_config import load_config
@@ -73,7 +74,7 @@ def run_send(args: argparse.Namespace) -> int:
         base = load_config(args.config).choose(args.handler, args.config).given
     target = Target(handler_kwargs(args, base))
     try:
-        message_id, answer = send_message(target, args.type, _fields(args))
+        message_id, answer = send_message(target, args.type, fields)
     finally:
         target.close()
     outcome = describe(answer, target.url)

@@ -7,7 +7,6 @@ a put on a queue. The listener (started lazily on first use, stopped and drained
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 import logging.handlers
@@ -275,6 +274,8 @@ def check_option_names(names: Iterable[str]) -> None:
     unknown = sorted(set(names) - _OPTION_NAMES)
     if not unknown:
         return
+    import difflib  # only for the error: importing logbridge stays light
+
     described = []
     for name in unknown:
         close = difflib.get_close_matches(name, _OPTION_NAMES, n=1, cutoff=0.6)

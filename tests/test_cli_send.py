@@ -1,0 +1,126 @@
+"""``logbridge send``: one message delivered now, the answer in plain words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logbridge.collector import Collector
+from logbridge.collector.faults import Faults
+from tests.cli_support import closed_port, one_line, run_cli
+
+TYPE_ARGS = {
+    "track": ("--event", "Test"),
+    "identify": ("--traits", '{"plan": "pro"}'),
+    "page": ("--name", "Home", "--category", "Docs"),
+    "screen": ("--name", "Settings"),
+    "group": ("--group-id", "acme"),
+    "alias": ("--previous-id", "anon-1"),
+}
+
+
+class TestDelivered:
+    """A message the collector accepts: 'delivered', exit code 0."""
+
+    def test_track_with_properties(self, collector: Collector) -> None:
+        """The issue's example arrives whole, valid, and the command says 'delivered'."""
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "Test",
+                         "--properties", '{"a": 1}', "--endpoint", collector.endpoint)
+        assert result.returncode == 0, result.stderr
+        assert "delivered" in one_line(result.stdout)
+        [message] = collector.messages
+        assert (message["type"], message["event"], message["userId"]) == ("track", "Test", "u1")
+        assert message["properties"] == {"a": 1}
+        assert message["messageId"] in result.stdout
+        assert collector.invalid == []
+
+    @pytest.mark.parametrize("kind", sorted(TYPE_ARGS))
+    def test_every_type(self, collector: Collector, kind: str) -> None:
+        """Each of the six types is delivered as a valid message of that type."""
+        result = run_cli("send", kind, "--user-id", "u1", *TYPE_ARGS[kind],
+                         "--endpoint", collector.endpoint)
+        assert result.returncode == 0, result.stderr
+        [message] = collector.messages
+        assert message["type"] == kind
+        assert collector.invalid == []
+
+    def test_options_from_the_environment(self, collector_factory: Any) -> None:
+        """LOGBRIDGE_ENDPOINT and LOGBRIDGE_WRITE_KEY are used as the handler uses them."""
+        target: Collector = collector_factory(write_key="env-key")
+        env = {"LOGBRIDGE_ENDPOINT": target.endpoint, "LOGBRIDGE_WRITE_KEY": "env-key"}
+        result = run_cli("send", "identify", "--user-id", "u1", env=env)
+        assert result.returncode == 0, result.stderr
+        assert len(target.messages) == 1
+        assert "env-key" not in result.stdout + result.stderr
+
+    def test_options_from_a_logging_config(self, collector_factory: Any, tmp_path: Path) -> None:
+        """--config takes the AnalyticsHandler's options (endpoint, key, context) from it."""
+        target: Collector = collector_factory(write_key="cfg-key")
+        config = tmp_path / "logging.json"
+        config.write_text(json.dumps({
+            "version": 1,
+            "handlers": {"analytics": {
+                "()": "logbridge.AnalyticsHandler", "endpoint": target.endpoint,
+                "write_key": "cfg-key", "context": {"app": {"name": "shop"}}}},
+            "loggers": {"analytics": {"handlers": ["analytics"], "level": "INFO"}},
+        }))
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "Configured",
+                         "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        [message] = target.messages
+        assert message["context"]["app"] == {"name": "shop"}
+
+    def test_keeps_a_given_message_id_and_timestamp(self, collector: Collector) -> None:
+        """--message-id and --timestamp are sent as given."""
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "Old",
+                         "--message-id", "m-fixed", "--timestamp", "2026-01-02T03:04:05.000Z",
+                         "--endpoint", collector.endpoint)
+        assert result.returncode == 0, result.stderr
+        [message] = collector.messages
+        assert message["messageId"] == "m-fixed"
+        assert message["timestamp"].startswith("2026-01-02T03:04:05")
+
+
+class TestNotDelivered:
+    """Failures are said in plain words on stderr, exit code 1."""
+
+    def test_wrong_write_key(self, collector_factory: Any) -> None:
+        """Against a collector requiring another key: '401: the write key was rejected'."""
+        target: Collector = collector_factory(write_key="the-right-key")
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "Test",
+                         "--endpoint", target.endpoint, "--write-key", "a-wrong-key")
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert line.endswith("401: the write key was rejected")
+        assert "a-wrong-key" not in result.stdout + result.stderr
+        assert target.messages == []
+
+    def test_connection_refused(self) -> None:
+        """A closed port of 127.0.0.1: 'could not connect to <url>: connection refused'."""
+        port = closed_port()
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "Test",
+                         "--endpoint", f"http://127.0.0.1:{port}")
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert f"could not connect to http://127.0.0.1:{port}/v1/batch: connection refused" in line
+
+    def test_bad_request_says_what_the_server_said(self, collector_factory: Any) -> None:
+        """A 400 answer is shown as '400: <the server's text>'."""
+        target: Collector = collector_factory(faults=Faults(status=400))
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "Test",
+                         "--endpoint", target.endpoint)
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert ": 400: " in line
+        assert len(line.split(": 400: ", 1)[1]) > 0
+
+    def test_server_error(self, collector_factory: Any) -> None:
+        """A 503 is a failure too (one attempt: send is a check, not a delivery)."""
+        target: Collector = collector_factory(faults=Faults(status=503))
+        result = run_cli("send", "page", "--user-id", "u1", "--endpoint", target.endpoint)
+        assert result.returncode == 1
+        assert ": 503: " in one_line(result.stderr)
+        assert len(target.requests) == 1
