@@ -56,6 +56,13 @@ class HandlerProbe(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Nothing: a probe never sends."""
 
+    def close(self) -> None:
+        """Closed by a later configuration (which replaced it): no longer reported."""
+        self.closed = True
+        super().close()
+
+    closed = False
+
 
 @contextlib.contextmanager
 def probing() -> Iterator[list[HandlerProbe]]:
@@ -124,7 +131,7 @@ def load_config(source: str, *, defaults: Mapping[str, str] | None = None) -> Lo
         logger for logger in all_loggers()
         if before.get(id(logger)) != _state(logger) and _is_configured(logger)
     ]
-    return LoadedConfig(kind, probes, loggers)
+    return LoadedConfig(kind, [probe for probe in probes if not probe.closed], loggers)
 
 
 def _configure(source: str, defaults: Mapping[str, str]) -> str:
