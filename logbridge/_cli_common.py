@@ -188,6 +188,8 @@ def handler_kwargs(
 ) -> dict[str, Any]:
     """The handler options the flags give, over ``base`` (from ``--config``)."""
     kwargs = dict(base or {})
+    if getattr(args, "destination", None) is not None:
+        kwargs.pop("endpoint", None)  # the config's URL was for its own destination
     for text in args.option:
         name, sep, value = text.partition("=")
         if not sep or not name.strip():
@@ -200,10 +202,6 @@ def handler_kwargs(
         value = getattr(args, option, None)
         if value is not None:
             kwargs[option] = value
-    if getattr(args, "endpoint", None) is not None:
-        kwargs.pop("destination", None)
-    elif getattr(args, "destination", None) is not None:
-        kwargs.pop("endpoint", None)
     return kwargs
 
 
