@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ._cli_common import CommandError, Parser, colour, say
+from ._cli_common import CommandError, Parser, add_define_flag, colour, defines, say
 from ._cli_config import HandlerProbe, LoadedConfig, all_loggers, load_config
 from .errors import ConfigurationError
 from .handler import check_option_names
@@ -56,10 +56,7 @@ def add_check(commands: Any) -> None:
         "config", metavar="CONFIG", help="an .ini (fileConfig), a .json or .yaml dictConfig, "
         "or module:ATTRIBUTE naming a dictConfig dict",
     )
-    parser.add_argument(
-        "--define", action="append", default=[], metavar="NAME=VALUE",
-        help="a fileConfig default, for %%(NAME)s in the .ini (repeatable)",
-    )
+    add_define_flag(parser)
     parser.add_argument(
         "--send-test", action="store_true", help="deliver one test event through each handler"
     )
@@ -67,14 +64,8 @@ def add_check(commands: Any) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Run ``logbridge check``: 0 when no problem was found, 1 otherwise."""
-    defaults: dict[str, str] = {}
-    for text in args.define:
-        name, sep, value = text.partition("=")
-        if not sep:
-            raise CommandError(f"--define takes NAME=VALUE, got {text!r}")
-        defaults[name.strip()] = value
     try:
-        loaded = load_config(args.config, defaults=defaults)
+        loaded = load_config(args.config, defaults=defines(args))
     except CommandError as exc:
         exc.code = 1  # a config that does not load is a finding: exit 1, as for CI
         raise
@@ -108,6 +99,7 @@ def _report_handler(loaded: LoadedConfig, probe: HandlerProbe) -> list[str]:
             f"{label}: this Python drops the options {probe.dropped} of a dictConfig 'class' "
             "entry (python/cpython#118868): use the factory key '()' instead"
         )
+        return problems
     try:
         check_option_names(probe.given)
         rows = effective_options(probe.given, os.environ)

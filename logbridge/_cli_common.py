@@ -158,6 +158,7 @@ def add_handler_flags(
             "--handler", metavar="NAME",
             help="which handler of --config, when it has more than one AnalyticsHandler",
         )
+        add_define_flag(group)
     group.add_argument("--write-key", metavar="KEY", help="the write key (env LOGBRIDGE_WRITE_KEY)")
     group.add_argument(
         "--destination", metavar="NAME",
@@ -181,6 +182,35 @@ def add_handler_flags(
         "--option", action="append", default=[], metavar="NAME=VALUE",
         help="any other handler option, e.g. --option gzip=false (repeatable)",
     )
+
+
+def add_define_flag(group: Any) -> None:
+    """``--define NAME=VALUE``: fileConfig's defaults, for ``%(NAME)s`` in an .ini."""
+    group.add_argument(
+        "--define", action="append", default=[], metavar="NAME=VALUE",
+        help="a fileConfig default, for %%(NAME)s in an .ini config (repeatable)",
+    )
+
+
+def defines(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--define`` pairs as a dict."""
+    pairs: dict[str, str] = {}
+    for text in args.define:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise CommandError(f"--define takes NAME=VALUE, got {text!r}")
+        pairs[name.strip()] = value
+    return pairs
+
+
+def config_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The AnalyticsHandler options of ``--config`` (none without it)."""
+    if not getattr(args, "config", None):
+        return {}
+    from ._cli_config import load_config
+
+    loaded = load_config(args.config, defaults=defines(args))
+    return dict(loaded.choose(args.handler, args.config).given)
 
 
 def handler_kwargs(

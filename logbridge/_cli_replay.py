@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from ._cli_common import CommandError, Parser, add_handler_flags, handler_kwargs, say
+from ._cli_common import (
+    CommandError,
+    Parser,
+    add_handler_flags,
+    config_options,
+    handler_kwargs,
+    say,
+)
 
 __all__ = ["add_replay"]
 
@@ -85,7 +92,7 @@ def run_replay(args: argparse.Namespace) -> int:
         total = count_entries(path)
     except (OSError, ValueError) as exc:
         raise CommandError(f"cannot read {path}: {_why(exc)}") from None
-    target = Target(handler_kwargs(args))
+    target = Target(handler_kwargs(args, config_options(args)))
     try:
         state = ReplayState(state_path, fresh=args.fresh)
     except OSError as exc:

@@ -12,6 +12,7 @@ from ._cli_common import (
     CommandError,
     Parser,
     add_handler_flags,
+    config_options,
     handler_kwargs,
     parse_json_object,
     say,
@@ -67,12 +68,7 @@ def add_send(commands: Any) -> None:
 def run_send(args: argparse.Namespace) -> int:
     """Run ``logbridge send``: 0 when delivered, 1 when not, 2 for a usage mistake."""
     fields = _fields(args)
-    base: dict[str, Any] = {}
-    if args.config:
-        from ._cli_config import load_config
-
-        base = load_config(args.config).choose(args.handler, args.config).given
-    target = Target(handler_kwargs(args, base))
+    target = Target(handler_kwargs(args, config_options(args)))
     try:
         message_id, answer = send_message(target, args.type, fields)
     finally:

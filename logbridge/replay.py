@@ -70,9 +70,24 @@ class Entry:
 
 
 def input_kind(path: str) -> str:
-    """``spool`` for a SQLite file, else ``json lines``; raises OSError if unreadable."""
+    """``spool``, ``dead letter`` or ``JSON lines``, from the start of the file.
+
+    Raises OSError if the file cannot be read.
+    """
     with open(path, "rb") as file:
-        return "spool" if file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC else "json lines"
+        if file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC:
+            return "spool"
+        file.seek(0)
+        for line in file:
+            if line.strip():
+                try:
+                    first = json.loads(line)
+                except ValueError:
+                    break
+                if isinstance(first, dict) and isinstance(first.get("message"), dict):
+                    return "dead letter"
+                break
+    return "JSON lines"
 
 
 def count_entries(path: str) -> int:

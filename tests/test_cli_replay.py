@@ -56,7 +56,7 @@ class TestReplay:
         target: Collector = collector_factory(write_key="right")
         result = replay(str(letter), "--endpoint", target.endpoint, "--write-key", "right")
         assert result.returncode == 0, result.stderr
-        assert "delivered 25 of 25 messages" in result.stdout
+        assert "(dead letter): delivered 25 of 25 messages" in result.stdout
         assert sorted(m["messageId"] for m in target.messages) == sorted(ids)
         assert target.invalid == []
 

@@ -73,6 +73,23 @@ class TestDelivered:
         [message] = target.messages
         assert message["context"]["app"] == {"name": "shop"}
 
+    def test_options_from_an_ini_with_defines(
+        self, collector_factory: Any, tmp_path: Path
+    ) -> None:
+        """An .ini config's %(write_key)s is filled with --define, as fileConfig's defaults."""
+        target: Collector = collector_factory(write_key="ini-key")
+        config = tmp_path / "logging.ini"
+        config.write_text(
+            "[loggers]\nkeys=root\n[handlers]\nkeys=analytics\n[formatters]\nkeys=\n"
+            "[logger_root]\nlevel=INFO\nhandlers=analytics\n"
+            "[handler_analytics]\nclass=logbridge.AnalyticsHandler\nargs=()\n"
+            f"kwargs={{'write_key': '%(write_key)s', 'endpoint': '{target.endpoint}'}}\n"
+        )
+        result = run_cli("send", "identify", "--user-id", "u1", "--config", str(config),
+                         "--define", "write_key=ini-key")
+        assert result.returncode == 0, result.stderr
+        assert len(target.messages) == 1
+
     def test_keeps_a_given_message_id_and_timestamp(self, collector: Collector) -> None:
         """--message-id and --timestamp are sent as given."""
         result = run_cli("send", "track", "--user-id", "u1", "--event", "Old",
