@@ -12,8 +12,9 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from ._cli_common import CommandError, Parser, add_define_flag, colour, defines, say
 from ._cli_config import HandlerProbe, LoadedConfig, all_loggers, load_config
@@ -258,7 +259,5 @@ def _logger_name(logger: logging.Logger) -> str:
     return "root" if logger is logging.getLogger() else repr(logger.name)
 
 
-def _stdout() -> Any:
-    import sys
-
+def _stdout() -> TextIO:
     return sys.stdout

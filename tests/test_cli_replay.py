@@ -283,6 +283,24 @@ class TestInputs:
         assert result.returncode == 0, result.stderr
         assert [m["messageId"] for m in collector.messages] == ["b-1", "b-2"]
 
+    def test_request_too_large_is_split(
+        self, collector_factory: Any, tmp_path: Path
+    ) -> None:
+        """A 413 for a large request splits it until each part is taken; all delivered."""
+        target: Collector = collector_factory(max_body_bytes=30_000)
+        letter = tmp_path / "dead.jsonl"
+        big = "x" * 6_000
+        letter.write_text("".join(
+            json.dumps({"message": message(f"big-{i}", properties={"pad": big})}) + "\n"
+            for i in range(12)
+        ))
+        result = replay(str(letter), "--endpoint", target.endpoint, "--option", "gzip=false")
+        assert result.returncode == 0, result.stderr
+        assert sorted(m["messageId"] for m in target.messages) == sorted(
+            f"big-{i}" for i in range(12)
+        )
+        assert 413 in [r.status for r in target.requests]
+
     def test_a_file_with_no_valid_line_fails(self, collector: Collector, tmp_path: Path) -> None:
         """Only garbage: exit code 1, the reason said, nothing sent."""
         path = tmp_path / "garbage.jsonl"

@@ -134,6 +134,14 @@ class TestNotDelivered:
         assert ": 400: " in line
         assert len(line.split(": 400: ", 1)[1]) > 0
 
+    def test_no_answer_in_time(self, collector_factory: Any) -> None:
+        """A collector slower than --timeout: 'could not connect ...: no answer in time'."""
+        target: Collector = collector_factory(faults=Faults(latency=1.5))
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "Slow",
+                         "--endpoint", target.endpoint, "--timeout", "0.3")
+        assert result.returncode == 1
+        assert "no answer in time (timed out)" in one_line(result.stderr)
+
     def test_server_error(self, collector_factory: Any) -> None:
         """A 503 is a failure too (one attempt: send is a check, not a delivery)."""
         target: Collector = collector_factory(faults=Faults(status=503))
