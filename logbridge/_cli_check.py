@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from ._cli_common import CommandError, Parser, add_define_flag, colour, defines, say
-from ._cli_config import HandlerProbe, LoadedConfig, all_loggers, load_config
+from ._cli_config import ListenerProbe, LoadedConfig, Probe, all_loggers, load_config
 from .errors import ConfigurationError
 from .handler import check_option_names
 from .options import Options
@@ -89,11 +89,18 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_handler(loaded: LoadedConfig, probe: HandlerProbe) -> list[str]:
-    label = f"handler {probe.name!r}" if probe.name else "an unnamed handler"
+def _label(probe: Probe) -> str:
+    name = f"handler {probe.name!r}" if probe.name else "an unnamed handler"
+    return f"the AnalyticsListener of {name}" if isinstance(probe, ListenerProbe) else name
+
+
+def _report_handler(loaded: LoadedConfig, probe: Probe) -> list[str]:
+    label = _label(probe)
     loggers = loaded.attached(probe)
     where = ", ".join(_logger_name(logger) for logger in loggers) or "no logger"
     print(f"\n{label} ({probe.class_path}) on {where}")
+    if isinstance(probe, ListenerProbe):
+        print("  (built by dictConfig's QueueHandler form: options from LOGBRIDGE_* only)")
     problems: list[str] = []
     if probe.dropped:
         problems.append(
@@ -172,9 +179,10 @@ def _from_environment(
 
 def _logger_problems(loaded: LoadedConfig) -> list[str]:
     """Configured loggers whose records go nowhere, or never reach an AnalyticsHandler."""
+    carrying = {id(logger) for probe in loaded.probes for logger in loaded.attached(probe)}
     carriers = [
         logger for logger in all_loggers()
-        if logger.name != "root" and any(isinstance(h, HandlerProbe) for h in logger.handlers)
+        if logger is not logging.getLogger() and id(logger) in carrying
     ]
     problems = []
     for logger in loaded.loggers:
@@ -209,11 +217,11 @@ def _reaches(logger: logging.Logger, target: logging.Logger) -> bool:
     return False
 
 
-def _send_test(probe: HandlerProbe) -> list[str]:
+def _send_test(probe: Probe) -> list[str]:
     from ._cli_send import send_message
     from ._cli_target import Target, describe
 
-    label = f"handler {probe.name!r}" if probe.name else "an unnamed handler"
+    label = _label(probe)
     try:
         target = Target(probe.given)
     except CommandError as exc:

@@ -18,14 +18,15 @@ import logging.config
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ._cli_common import CommandError
 from .handler import AnalyticsHandler, _dropped_class_options
+from .listener import AnalyticsListener
 from .options import plain
 
-__all__ = ["HandlerProbe", "LoadedConfig", "load_config", "probing"]
+__all__ = ["HandlerProbe", "ListenerProbe", "LoadedConfig", "Probe", "load_config", "probing"]
 
 _MODULE_ATTRIBUTE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -64,45 +65,89 @@ class HandlerProbe(logging.Handler):
     closed = False
 
 
+class ListenerProbe:
+    """Stands in for a standalone AnalyticsListener (the stdlib QueueHandler form).
+
+    dictConfig builds that listener as ``AnalyticsListener(queue, *handlers)``: it gets
+    no options but the ``LOGBRIDGE_*`` environment, and would start at once.
+    """
+
+    handler_class = AnalyticsListener
+    class_path = "logbridge.AnalyticsListener"
+    def __init__(self, queue: Any, *handlers: logging.Handler, **kwargs: Any) -> None:
+        self.dropped: list[str] = []
+        self.queue = queue
+        self.handlers = handlers
+        self.given: dict[str, Any] = {}
+        self.name: str | None = None  # the QueueHandler's, once the config is loaded
+        self.level = logging.NOTSET
+        self.closed = False
+
+    def start(self) -> None:
+        """Nothing: a probe never starts."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+
+Probe = HandlerProbe | ListenerProbe
+
+
 @contextlib.contextmanager
-def probing() -> Iterator[list[HandlerProbe]]:
-    """While inside, building an AnalyticsHandler (or subclass) gives a HandlerProbe.
+def probing() -> Iterator[list[Probe]]:
+    """While inside, building an AnalyticsHandler (or subclass) gives a HandlerProbe,
+    and building a standalone AnalyticsListener gives a ListenerProbe.
 
     Yields the list of the probes made, in order.
     """
-    made: list[HandlerProbe] = []
+    made: list[Probe] = []
 
-    def probe_new(cls: type, *args: Any, **kwargs: Any) -> HandlerProbe:
+    def handler_new(cls: type, *args: Any, **kwargs: Any) -> Any:
         # Not an instance of ``cls``, so Python does not call ``cls.__init__`` on it.
-        probe = HandlerProbe(cls, *args, **kwargs)
-        made.append(probe)
-        return probe
+        made.append(HandlerProbe(cls, *args, **kwargs))
+        return made[-1]
 
-    had_own = "__new__" in vars(AnalyticsHandler)
-    previous = vars(AnalyticsHandler).get("__new__")
-    AnalyticsHandler.__new__ = probe_new  # type: ignore[method-assign,assignment]
-    try:
+    def listener_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("options") is not None:  # a handler's own listener: not probed
+            return object.__new__(cls)
+        made.append(ListenerProbe(*args, **kwargs))
+        return made[-1]
+
+    with _replaced_new(AnalyticsHandler, handler_new), \
+            _replaced_new(AnalyticsListener, listener_new):
         yield made
+
+
+@contextlib.contextmanager
+def _replaced_new(cls: type, new: Callable[..., Any]) -> Iterator[None]:
+    had_own = "__new__" in vars(cls)
+    previous = vars(cls).get("__new__")
+    setattr(cls, "__new__", new)  # noqa: B010  (mypy refuses a plain assignment)
+    try:
+        yield
     finally:
         if had_own:
-            AnalyticsHandler.__new__ = previous  # type: ignore[method-assign,assignment]
+            setattr(cls, "__new__", previous)  # noqa: B010
         else:
-            del AnalyticsHandler.__new__
+            delattr(cls, "__new__")
 
 
 class LoadedConfig:
     """What a config set up: its kind, the probes and the loggers it configured."""
 
-    def __init__(self, kind: str, probes: list[HandlerProbe], loggers: list[logging.Logger]):
+    def __init__(self, kind: str, probes: list[Probe], loggers: list[logging.Logger]):
         self.kind = kind
         self.probes = probes
         self.loggers = loggers
 
-    def attached(self, probe: HandlerProbe) -> list[logging.Logger]:
-        """The loggers ``probe`` is a handler of."""
-        return [logger for logger in all_loggers() if probe in logger.handlers]
+    def attached(self, probe: Probe) -> list[logging.Logger]:
+        """The loggers ``probe`` is a handler of (or the listener of one of its handlers)."""
+        return [
+            logger for logger in all_loggers()
+            if any(h is probe or getattr(h, "listener", None) is probe for h in logger.handlers)
+        ]
 
-    def choose(self, name: str | None, source: str) -> HandlerProbe:
+    def choose(self, name: str | None, source: str) -> Probe:
         """The probe named ``name`` (or the only one); CommandError otherwise."""
         names = [probe.name or "?" for probe in self.probes]
         if name is not None:
@@ -131,7 +176,20 @@ def load_config(source: str, *, defaults: Mapping[str, str] | None = None) -> Lo
         logger for logger in all_loggers()
         if before.get(id(logger)) != _state(logger) and _is_configured(logger)
     ]
+    for probe in probes:
+        if isinstance(probe, ListenerProbe):
+            _name_listener(probe)
     return LoadedConfig(kind, [probe for probe in probes if not probe.closed], loggers)
+
+
+def _name_listener(probe: ListenerProbe) -> None:
+    """Give a listener probe the name and level of the QueueHandler it belongs to."""
+    for logger in all_loggers():
+        for handler in logger.handlers:
+            if getattr(handler, "listener", None) is probe:
+                probe.name, probe.level = handler.name, handler.level
+                return
+    probe.closed = True  # its QueueHandler was replaced by a later configuration
 
 
 def _configure(source: str, defaults: Mapping[str, str]) -> str:

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print_error(f"{name}: interrupted")
         return 130
+    except BrokenPipeError:  # ``logbridge check ... | head``: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         if os.environ.get("LOGBRIDGE_DEBUG"):
             raise

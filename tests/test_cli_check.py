@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,31 @@ class TestGoodConfig:
         result = run_cli("check", "app_settings:LOGGING", cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "handler 'analytics' (logbridge.AnalyticsHandler) on 'analytics'" in result.stdout
+        assert collector.requests == []
+
+    def test_stdlib_queue_form_is_probed_too(self, collector: Collector, tmp_path: Path) -> None:
+        """The QueueHandler form's AnalyticsListener (3.12+) is inert too: nothing sent.
+
+        Before 3.12 dictConfig has no 'listener' key, and check says the config fails.
+        """
+        config = {"version": 1, "handlers": {"q": {
+            "class": "logging.handlers.QueueHandler", "listener": "logbridge.AnalyticsListener",
+            "handlers": []}}, "loggers": {"analytics": {"level": "INFO", "handlers": ["q"]}}}
+        (tmp_path / "queue_settings.py").write_text(textwrap.dedent(f"""\
+            import logging, logging.config
+            LOGGING = {config!r}
+            logging.config.dictConfig(LOGGING)
+            logging.getLogger("analytics").info("Imported", extra={{"user_id": "u1"}})
+        """))
+        env = {"LOGBRIDGE_ENDPOINT": collector.endpoint, "LOGBRIDGE_WRITE_KEY": "k"}
+        result = run_cli("check", "queue_settings:LOGGING", cwd=tmp_path, env=env)
+        if sys.version_info >= (3, 12):
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "the AnalyticsListener of handler 'q'" in result.stdout
+            assert rows(result.stdout)["endpoint"] == (collector.endpoint, "environment")
+        else:
+            assert result.returncode == 1
+            assert "cannot load queue_settings:LOGGING" in one_line(result.stderr)
         assert collector.requests == []
 
     def test_send_test_delivers_one_event(self, collector: Collector, tmp_path: Path) -> None:
