@@ -184,11 +184,11 @@ def load_config(source: str, *, defaults: Mapping[str, str] | None = None) -> Lo
 
 def _name_listener(probe: ListenerProbe) -> None:
     """Give a listener probe the name and level of the QueueHandler it belongs to."""
-    for logger in all_loggers():
-        for handler in logger.handlers:
-            if getattr(handler, "listener", None) is probe:
-                probe.name, probe.level = handler.name, handler.level
-                return
+    live = list(logging._handlers.values())  # type: ignore[attr-defined]
+    for handler in live + [h for logger in all_loggers() for h in logger.handlers]:
+        if getattr(handler, "listener", None) is probe:
+            probe.name, probe.level = handler.name, handler.level
+            return
     probe.closed = True  # its QueueHandler was replaced by a later configuration
 
 
