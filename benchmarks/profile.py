@@ -144,7 +144,7 @@ def profile_sender(url: str, n: int) -> tuple[cProfile.Profile, float]:
     handler = logbridge.AnalyticsHandler(endpoint=url + "/v1/batch", write_key=WRITE_KEY)
     # The listener's pipeline, its threads never started: full batches go out inline.
     pipeline = handler.listener.pipeline
-    add, send = pipeline.add, pipeline.send
+    add, send = pipeline.add, pipeline.flush
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()

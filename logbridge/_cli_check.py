@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 from ._cli_common import CommandError, Parser, add_define_flag, colour, defines, say
 from ._cli_config import ListenerProbe, LoadedConfig, Probe, all_loggers, load_config
+from ._cli_target import check_option_names
 from .errors import ConfigurationError
-from .handler import check_option_names
 from .options import Options
 
 __all__ = ["add_check", "effective_options"]
@@ -111,7 +111,7 @@ def _report_handler(loaded: LoadedConfig, probe: Probe) -> list[str]:
     try:
         check_option_names(probe.given)
         rows = effective_options(probe.given, os.environ)
-    except ConfigurationError as exc:
+    except (CommandError, ConfigurationError) as exc:
         problems.append(f"{label}: {exc}")
         rows = []
     width = max((len(name) for name, _, _ in rows), default=0)
@@ -145,36 +145,16 @@ def effective_options(
     ``derived`` (computed from other options, like the endpoint of a destination).
     """
     options = Options.from_kwargs(**given, environ=environ)
-    try:
-        bare: Options | None = Options.from_kwargs(**given, environ={})
-    except ConfigurationError:
-        bare = None  # the environment supplies something required, like the write key
     rows = []
     for field in dataclasses.fields(Options):
-        name = field.name
-        value = getattr(options, name)
-        if name in given:
-            source = "config"
-        elif _from_environment(name, value, bare, environ):
-            source = "environment"
-        elif value == _default(field) or (value is None and _default(field) is MISSING):
-            source = "default"
-        else:
+        if field.name == "sources":
+            continue
+        value = getattr(options, field.name)
+        source = options.sources.get(field.name, "default")
+        if source == "default" and value != _default(field):
             source = "derived"
-        rows.append((name, _shown(name, value), source))
-    known = {field.name for field in dataclasses.fields(Options)}
-    rows.extend((name, _shown(name, value), "config")
-                for name, value in given.items() if name not in known)
+        rows.append((field.name, _shown(field.name, value), source))
     return rows
-
-
-def _from_environment(
-    name: str, value: Any, bare: Options | None, environ: Mapping[str, str]
-) -> bool:
-    """Whether the environment gave ``name`` its value (``bare``: built without it)."""
-    if bare is None:
-        return f"LOGBRIDGE_{name.upper()}" in environ
-    return bool(getattr(bare, name) != value)
 
 
 def _logger_problems(loaded: LoadedConfig) -> list[str]:

@@ -170,7 +170,7 @@ class _DeadLetter:
     """The new dead letter for what fails again."""
 
     def __init__(self, path: str) -> None:
-        from .deadletter import DeadLetter
+        from .delivery.deadletter import DeadLetter
 
         self.file = DeadLetter(path)
 

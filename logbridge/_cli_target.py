@@ -9,36 +9,61 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._cli_common import CommandError, flag_words
-from .convert import encoded_message
-from .errors import ConfigurationError, DeliveryError
-from .handler import check_option_names
-from .options import Options, plain
-from .transport import Transport
+from .destinations.base import Destination, Outcome
+from .destinations.registry import build_destination
+from .encoding import Encoder
+from .errors import ConfigurationError, DeliveryError, InvalidEvent
+from .options import OPTION_NAMES, Options, plain, unknown_options_message
 
-__all__ = ["Answer", "Target", "describe"]
+__all__ = ["Answer", "Target", "check_option_names", "describe"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Answer:
-    """What one request gave: delivered, or an error with the status (None: no answer)."""
+    """What one request gave: the destination's :class:`Outcome`, read for a person."""
 
-    error: DeliveryError | None = None
-    retry_after: float | None = None
-    unavailable: bool = False
+    outcome: Outcome
+
+    @property
+    def error(self) -> DeliveryError | None:
+        """The request's error (None: accepted, but see :attr:`refused`)."""
+        return self.outcome.error
 
     @property
     def ok(self) -> bool:
-        """Whether the request was accepted."""
-        return self.error is None
+        """Whether every item was accepted."""
+        return self.outcome.error is None and not self.outcome.refused
 
     @property
     def status(self) -> int | None:
         """The HTTP status of a refusal; None when delivered or when nothing answered."""
         return self.error.status if self.error is not None else None
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the service asked to wait, if it did."""
+        return self.outcome.retry_after
+
+    @property
+    def refused(self) -> Mapping[int, str]:
+        """Items the service refused, by index, with its reason."""
+        return self.outcome.refused
+
+    @property
+    def deferred(self) -> Mapping[int, float]:
+        """Items the service held back, by index, with the seconds to wait."""
+        return self.outcome.deferred
+
+
+def check_option_names(names: Iterable[str]) -> None:
+    """Raise CommandError for unknown option names, each with the closest real one."""
+    unknown = sorted(set(names) - OPTION_NAMES)
+    if unknown:
+        raise CommandError(unknown_options_message(unknown))
 
 
 class Target:
@@ -48,22 +73,16 @@ class Target:
     """
 
     def __init__(self, kwargs: Mapping[str, Any], *, environ: Mapping[str, str] | None = None):
-        try:
-            check_option_names(kwargs)
-        except ConfigurationError as exc:  # names given with --option or in --config
-            raise CommandError(str(exc)) from None
+        check_option_names(kwargs)  # names given with --option or in --config
         try:
             self.options = Options.from_kwargs(**plain(dict(kwargs)), environ=environ)
+            self.destination: Destination = build_destination(self.options)
         except ConfigurationError as exc:
             raise CommandError(flag_words(str(exc))) from None
-        assert self.options.endpoint is not None
-        self.url: str = self.options.endpoint
-        self.name = "segment"
-        self._transport = Transport(
-            self.url, self.options.write_key, gzip=self.options.gzip,
-            timeout=self.options.timeout, verify=self.options.verify,
-            proxies=self.options.proxies, session=self.options.session,
-        )
+        self.name = self.destination.name
+        #: Where messages go, for the messages: a URL, or the local sink's name.
+        self.url: str = self.options.endpoint or f"the {self.name} destination"
+        self._encoder = Encoder()
 
     def __repr__(self) -> str:
         return f"Target({self.name}, {self.url!r})"
@@ -73,24 +92,46 @@ class Target:
         """Seconds one request may take (the ``timeout`` option)."""
         return self.options.timeout
 
+    @property
+    def limits(self) -> Any:
+        """The destination's :class:`~logbridge.destinations.base.Limits`."""
+        return self.destination.limits
+
     def items(self, message: Mapping[str, Any]) -> list[bytes]:
-        """``message`` (a spec message) as the serialised items the service takes."""
-        return [encoded_message(message)]
+        """A spec message as the serialised items the service takes; InvalidEvent if none.
+
+        A message already in the service's own shape (an Amplitude event read back from
+        its dead letter) is sent as it is.
+        """
+        if self.destination.wire_format != "segment" and "type" not in message:
+            parts: Sequence[Mapping[str, Any]] = [message]
+        else:
+            parts = self.destination.map_message(message)
+        items = [self._encoder.encode(part) for part in parts]
+        limit = self.destination.limits.max_message_bytes
+        for item in items:
+            if len(item) > limit:
+                raise InvalidEvent(
+                    f"{len(item)} bytes serialised, over the {limit}-byte limit of {self.name}"
+                )
+        return items
 
     def send(self, items: Sequence[bytes], *, timeout: float | None = None) -> Answer:
         """One request of ``items``; never raises."""
-        attempt = self._transport.post(list(items), timeout=timeout)
-        return Answer(attempt.error, attempt.retry_after, attempt.unavailable)
+        return Answer(self.destination.send(list(items), timeout=timeout or self.timeout))
 
     def close(self) -> None:
-        """Close the connections."""
-        self._transport.close()
+        """Close the connections (and files of a local sink)."""
+        self.destination.close()
 
 
 def describe(answer: Answer, url: str) -> str:
     """The outcome in plain words: ``delivered``, ``401: the write key was rejected``..."""
     error = answer.error
     if error is None:
+        refused = answer.outcome.refused
+        if refused:
+            return "refused: " + "; ".join(sorted(set(refused.values())))
         return "delivered"
     status = error.status
     if status is None:

@@ -22,11 +22,11 @@ from typing import Any
 
 from .context import capture as capture_bound
 from .context import merge_bound
-from .convert import encoded_message
 from .handler import AnalyticsHandler
 from .handler import flush as flush_all
 from .listener import AnalyticsListener
 from .message import MESSAGE_TYPES, build_message
+from .preview import encoded_message
 
 __all__ = ["FACADE_ATTR", "Analytics", "analytics_flushers"]
 

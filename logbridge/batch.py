@@ -6,31 +6,42 @@ is built by joining bytes, never by encoding a message twice.
 
 from __future__ import annotations
 
-__all__ = ["MAX_BATCH_BYTES", "Batch", "encode_body"]
+from .destinations.base import Limits
 
-#: The per-request limit of the Segment-compatible batch APIs ("500 KB"), counting the
-#: whole body: messages, separators and the envelope.
-MAX_BATCH_BYTES = 500_000
-_ENVELOPE = len(b'{"batch":[],"sentAt":"2026-11-22T06:30:00.123Z"}')
+__all__ = ["Batch"]
 
 
 class Batch:
     """Serialised messages waiting to be sent together.
 
-    Full at ``max_count`` messages; a message that would take the body over
-    ``max_bytes`` does not fit and starts the next batch; due ``max_age`` seconds
-    after its first message.
+    Full at ``max_count`` messages; a message that would take the body (its
+    ``envelope_bytes``, the messages and a separator between two) over ``max_bytes``
+    does not fit and starts the next batch; due ``max_age`` seconds after its first
+    message.
     """
 
-    __slots__ = ("_started", "items", "max_age", "max_bytes", "max_count", "nbytes")
+    __slots__ = (
+        "_envelope", "_started", "items", "max_age", "max_bytes", "max_count", "nbytes",
+    )
 
-    def __init__(self, max_count: int, max_age: float, max_bytes: int = MAX_BATCH_BYTES) -> None:
+    def __init__(
+        self, max_count: int, max_age: float, max_bytes: int, envelope_bytes: int = 0
+    ) -> None:
         self.max_count = max_count
         self.max_age = max_age
         self.max_bytes = max_bytes
         self.items: list[bytes] = []
-        self.nbytes = _ENVELOPE
+        self._envelope = envelope_bytes
+        self.nbytes = envelope_bytes
         self._started = 0.0
+
+    @classmethod
+    def for_destination(cls, limits: Limits, flush_at: int, flush_interval: float) -> Batch:
+        """A batch of at most ``flush_at`` messages, within a destination's request limits."""
+        return cls(
+            min(flush_at, limits.max_request_count), flush_interval,
+            limits.max_request_bytes, limits.envelope_bytes,
+        )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -58,12 +69,5 @@ class Batch:
     def take(self) -> list[bytes]:
         """Hand over the messages and start empty."""
         items, self.items = self.items, []
-        self.nbytes = _ENVELOPE
+        self.nbytes = self._envelope
         return items
-
-
-def encode_body(items: list[bytes], sent_at: str) -> bytes:
-    """The request body ``{"batch": [...], "sentAt": ...}`` from serialised messages."""
-    return b"".join(
-        (b'{"batch":[', b",".join(items), b'],"sentAt":"', sent_at.encode("ascii"), b'"}')
-    )

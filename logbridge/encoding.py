@@ -44,10 +44,8 @@ try:  # the optional fast path
 except ImportError:  # pragma: no cover - depends on the installed extras
     _orjson = None
 
-__all__ = ["MAX_MESSAGE_BYTES", "Encoder", "to_jsonable"]
+__all__ = ["Encoder", "to_jsonable"]
 
-#: The per-message limit of the Segment-compatible APIs, serialised.
-MAX_MESSAGE_BYTES = 32 * 1024
 _MAX_DEPTH = 64
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigurationError", "DeliveryError", "InvalidEvent", "LogbridgeError"]
+__all__ = [
+    "ConfigurationError", "DeliveryError", "InvalidEvent", "LogbridgeError", "UnsupportedEvent",
+]
 
 
 class LogbridgeError(Exception):
@@ -25,11 +27,23 @@ class InvalidEvent(LogbridgeError, ValueError):
         self.reason = reason
 
 
+class UnsupportedEvent(InvalidEvent):
+    """A valid message the destination has no way to take (an alias for Amplitude)."""
+
+
 class DeliveryError(LogbridgeError):
     """A batch could not be delivered; passed to ``on_error`` with its messages."""
 
-    def __init__(self, reason: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(reason if status is None else f"{reason} (HTTP {status})")
         self.reason = reason
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after

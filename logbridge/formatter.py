@@ -27,10 +27,10 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from .convert import record_message
 from .encoding import Encoder, to_jsonable
 from .errors import InvalidEvent
 from .options import plain
+from .preview import record_message
 from .record import read_record
 
 __all__ = ["AnalyticsFormatter"]

@@ -7,10 +7,8 @@ a put on a queue. The listener (started lazily on first use, stopped and drained
 
 from __future__ import annotations
 
-import inspect
 import logging
 import logging.handlers
-import os
 import queue as queue_module
 import sys
 import threading
@@ -22,17 +20,17 @@ from typing import Any
 
 from .context import capture as capture_bound
 from .errors import ConfigurationError
+from .forking import at_fork
+from .guard import OWN_THREADS, is_internal
 from .listener import AnalyticsListener
-from .options import Options, plain
-from .record import BOUND_ATTR, OWN_THREADS, compact, is_internal
+from .options import OPTION_NAMES, Options, plain, unknown_options_message
+from .record import BOUND_ATTR, compact
 from .stats import DropReason
 
-__all__ = ["AnalyticsHandler", "check_option_names", "flush"]
+__all__ = ["AnalyticsHandler", "flush"]
 
 #: Keys the stdlib's QueueHandler forms of dictConfig may pass; accepted and used.
 _STDLIB_QUEUE_KEYS = frozenset({"queue", "listener", "handlers", "respect_handler_level"})
-#: The keyword options of the handler, as ``Options.from_kwargs`` takes them.
-_OPTION_NAMES = frozenset(inspect.signature(Options.from_kwargs).parameters) - {"environ"}
 
 
 class AnalyticsHandler(logging.handlers.QueueHandler):
@@ -66,7 +64,9 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                     "(python/cpython#118868); configure the handler with the factory key "
                     "instead: {'()': 'logbridge.AnalyticsHandler', ...}"
                 )
-        check_option_names(options)
+        unknown = sorted(set(options) - OPTION_NAMES)
+        if unknown:
+            raise ConfigurationError(unknown_options_message(unknown))
         self.options = Options.from_kwargs(**{key: plain(options[key]) for key in options})
         super().__init__(queue if queue is not None else self._new_queue())
         self._target_names = list(handlers or ())
@@ -77,12 +77,13 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         self._listener = self._new_listener()
         self._started = False
         self._compact = False  # queue compact records (no stdlib target handlers)
-        _register_fork_hook(self)
+        at_fork(self, after_in_child="_after_fork_in_child")
         _LIVE_HANDLERS.add(self)
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
-        return f"<AnalyticsHandler {self.options.endpoint} ({level})>"
+        where = self.options.endpoint or self._listener.destination.name
+        return f"<AnalyticsHandler {where} ({level})>"
 
     # The stdlib (3.12+) assigns ``handler.listener`` after building a QueueHandler
     # subclass from a 'class' entry. A data descriptor keeps our own listener in place.
@@ -265,45 +266,10 @@ def flush(timeout: float | None = None) -> bool:
     return all(results)
 
 
-def check_option_names(names: Iterable[str]) -> None:
-    """Raise ConfigurationError naming each unknown option, with the closest real one.
-
-    Example: ``flush_intervall`` gives "unknown option 'flush_intervall' for
-    AnalyticsHandler (did you mean flush_interval?)".
-    """
-    unknown = sorted(set(names) - _OPTION_NAMES)
-    if not unknown:
-        return
-    import difflib  # only for the error: importing logbridge stays light
-
-    described = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, _OPTION_NAMES, n=1, cutoff=0.6)
-        described.append(f"{name!r} (did you mean {close[0]}?)" if close else repr(name))
-    plural = "s" if len(unknown) > 1 else ""
-    raise ConfigurationError(
-        f"unknown option{plural} {', '.join(described)} for AnalyticsHandler; "
-        f"the options are {', '.join(sorted(_OPTION_NAMES))}"
-    )
-
-
 def _holds_logging_lock() -> bool:
     lock = getattr(logging, "_lock", None)
     is_owned = getattr(lock, "_is_owned", None)
     return bool(is_owned()) if callable(is_owned) else False
-
-
-def _register_fork_hook(handler: AnalyticsHandler) -> None:
-    if not hasattr(os, "register_at_fork"):
-        return
-    method = weakref.WeakMethod(handler._after_fork_in_child)
-
-    def after_in_child() -> None:
-        bound = method()
-        if bound is not None:
-            bound()
-
-    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _close_at_multiprocessing_exit(handler: AnalyticsHandler) -> None:

@@ -1,7 +1,7 @@
 """The worker: a thread that turns queued records into batches for the sender.
 
 Modelled on OpenTelemetry's batch processor: the thread wakes on a record or when the
-current batch is due, hands full batches to the :class:`~logbridge.sender.Sender` as
+current batch is due, hands full batches to the :class:`~logbridge.delivery.Sender` as
 they fill, and drains everything at stop under a deadline. It also works with no
 thread at all (``deliver_inline``), because Python 3.12 refuses to start threads at
 interpreter exit, and in ``sync`` mode.
@@ -12,21 +12,28 @@ from __future__ import annotations
 import atexit
 import logging
 import logging.handlers
+import math
 import queue as queue_module
 import threading
 import time
+import weakref
 from typing import Any
 
+from .delivery import sender_for
+from .destinations.registry import build_destination
 from .errors import ConfigurationError
+from .guard import OWN_THREADS, own_thread
 from .options import Options
 from .pipeline import Pipeline
-from .record import OWN_THREADS, AnyRecord, own_thread
-from .report import Reporter
-from .sender import Sender
+from .record import AnyRecord
+from .report import Reporter, describe
 from .stats import DropReason, Stats
-from .transport import Transport
 
 __all__ = ["AnalyticsListener"]
+
+
+#: Seconds within which a stop is taken to follow a flush that ran out (logging.shutdown).
+_FLUSH_THEN_STOP = 1.0
 
 
 class _FlushRequest:
@@ -76,31 +83,27 @@ class AnalyticsListener(logging.handlers.QueueListener):
         self._deadline: float | None = None
         self._inline_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._sentinel_sent = False
+        self._expired_flush = (-math.inf, math.inf)  # when a flush ran out, and its deadline
         self.ident: int | None = None
-        transport = None
-        if not options.disabled and options.endpoint is not None:
-            transport = Transport(
-                options.endpoint,
-                options.write_key,
-                gzip=options.gzip,
-                timeout=options.timeout,
-                session=options.session,
-                verify=options.verify,
-                proxies=options.proxies,
-            )
-        self.sender = Sender(
-            options, transport, stats=self.stats, reporter=self.reporter,
-            deadline=self._get_deadline,
+        self.destination = build_destination(options)
+        self.sender = sender_for(
+            options, None if options.disabled else self.destination,
+            stats=self.stats, reporter=self.reporter, deadline=self._get_deadline,
         )
         self.pipeline = Pipeline(
-            options, self.sender.submit, stats=self.stats, reporter=self.reporter
+            self.destination, self.sender.enqueue,
+            flush_at=options.flush_at, flush_interval=options.flush_interval,
+            context=options.context, on_error=options.on_error,
+            stats=self.stats, reporter=self.reporter,
         )
         if standalone:
             self.start()
             atexit.register(self.stop)
 
     def __repr__(self) -> str:
-        return f"<AnalyticsListener {self.options.endpoint} running={self.running}>"
+        where = self.options.endpoint or self.destination.name
+        return f"<AnalyticsListener {where} running={self.running}>"
 
     @property
     def running(self) -> bool:
@@ -121,6 +124,7 @@ class AnalyticsListener(logging.handlers.QueueListener):
         thread.start()
         self._thread = thread
         self.ident = thread.ident
+        _STARTED.add(self)
 
     def handle(self, record: AnyRecord) -> None:  # type: ignore[override,unused-ignore]
         """Send one record as an event, and pass it to any stdlib target handlers."""
@@ -141,21 +145,27 @@ class AnalyticsListener(logging.handlers.QueueListener):
             if record is not None:
                 self.handle(record)
             if send or self._deadline is not None:
-                self.pipeline.send()
+                self.pipeline.flush()
                 self.sender.drain_inline()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver everything enqueued before this call; False if ``timeout`` ran out."""
         timeout = self.options.shutdown_timeout if timeout is None else timeout
         if self.owns_current_thread():  # from a callback: no waiting on ourselves
-            self.pipeline.send()
+            self.pipeline.flush()
             return True
         if not self.running:
             self.deliver_inline(send=True)
             return True
         request = _FlushRequest(timeout)
         self._queue.put(request)
-        return request.done.wait(timeout)
+        started = time.monotonic()
+        if request.done.wait(timeout):
+            return True
+        # logging.shutdown() calls flush(), then close(): a stop that follows a flush that
+        # ran out keeps the flush's deadline rather than starting a second one.
+        self._expired_flush = (time.monotonic(), started + timeout)
+        return False
 
     def stop(self, timeout: float | None = None, *, wait: bool = True) -> None:
         """Deliver what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
@@ -165,11 +175,17 @@ class AnalyticsListener(logging.handlers.QueueListener):
         """
         timeout = self.options.shutdown_timeout if timeout is None else timeout
         if self._deadline is None:
-            self._deadline = time.monotonic() + timeout
+            now = time.monotonic()
+            self._deadline = now + timeout
+            ended, flush_deadline = self._expired_flush
+            if now - ended < _FLUSH_THEN_STOP:
+                self._deadline = min(self._deadline, flush_deadline)
         self.reporter.enabled = wait  # no logging while dictConfig may hold logging's lock
         thread = self._thread
         if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
-            self._queue.put(None)
+            if not self._sentinel_sent:
+                self._sentinel_sent = True
+                self._queue.put(None)
             if not wait:
                 return
             thread.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
@@ -219,11 +235,11 @@ class AnalyticsListener(logging.handlers.QueueListener):
             try:
                 item = get(True) if due is None else get(True, max(0.0, due - time.monotonic()))
             except queue_module.Empty:
-                self._guarded(pipeline.send)
+                self._guarded(pipeline.flush)
                 continue
             if item is None:  # the stdlib's sentinel, put by stop()
                 self._guarded(self._drain_queue)
-                self._guarded(pipeline.send)
+                self._guarded(pipeline.flush)
                 self.sender.stop()
                 return
             self._take(item)
@@ -233,11 +249,11 @@ class AnalyticsListener(logging.handlers.QueueListener):
         try:
             step()
         except BaseException as exc:
-            self.reporter.problem("listener", f"recovered from {_describe(exc)}")
+            self.reporter.problem("listener", f"recovered from {describe(exc)}")
 
     def _take(self, item: Any) -> None:
         if isinstance(item, _FlushRequest):
-            self._guarded(self.pipeline.send)
+            self._guarded(self.pipeline.flush)
             # Wait on the sender here: records after the request stay queued meanwhile.
             if self.sender.flush(item.timeout):
                 item.done.set()
@@ -245,7 +261,7 @@ class AnalyticsListener(logging.handlers.QueueListener):
             try:
                 self.handle(item)
             except BaseException as exc:  # a target handler raised; the thread must live on
-                self.reporter.problem("listener", f"handling a record raised {_describe(exc)}")
+                self.reporter.problem("listener", f"handling a record raised {describe(exc)}")
 
     def _drain_queue(self) -> None:
         while True:
@@ -256,8 +272,25 @@ class AnalyticsListener(logging.handlers.QueueListener):
             self._take(item)
 
 
-def _describe(exc: BaseException) -> str:
-    try:
-        return repr(exc)
-    except BaseException:
-        return type(exc).__name__
+#: Every listener whose thread was started: stopped together at exit (see below).
+_STARTED: weakref.WeakSet[AnalyticsListener] = weakref.WeakSet()
+
+
+def _stop_all_at_exit() -> None:
+    """At exit, before ``logging.shutdown()``: stop every listener still running, together.
+
+    Registered when logbridge is imported, so after logging's own exit hook, and atexit
+    runs hooks last-registered first. Each listener gets one deadline, started at the
+    same moment as the others', so the whole exit takes at most the longest
+    ``shutdown_timeout``: ``logging.shutdown()`` then finds them stopped, and its
+    ``flush()`` and ``close()`` return at once. Listeners of handlers closed earlier by a
+    reconfiguration (``dictConfig``), still draining on their own, are waited for too.
+    """
+    running = [listener for listener in list(_STARTED) if listener.running]
+    for listener in running:
+        listener.stop(wait=False)
+    for listener in running:
+        listener.stop()
+
+
+atexit.register(_stop_all_at_exit)

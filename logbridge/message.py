@@ -15,7 +15,6 @@ Pure functions, no I/O. The mapping, for ``log.info(word_or_event, extra=fields)
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 import time
 import uuid
@@ -24,6 +23,7 @@ from typing import Any
 
 from ._version import __version__
 from .errors import InvalidEvent
+from .forking import at_fork
 
 __all__ = [
     "FIELD_NAMES",
@@ -193,8 +193,7 @@ def build_message(
 
 
 _ids = random.Random()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_ids.seed)
+at_fork(_ids, after_in_child="seed")
 #: The version (4) and variant (RFC 4122) bits of a random UUID, as ``uuid.uuid4`` sets them.
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _UUID_SET = (0x4000 << 64) | (0x8000 << 48)

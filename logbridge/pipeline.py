@@ -1,4 +1,4 @@
-"""The data's path up to the sender: record, message, bytes, batch.
+"""The data's path up to the sender: record, message, the destination's items, batch.
 
 A :class:`Pipeline` is driven by one thread at a time: the listener's thread normally,
 the caller's thread when no thread can be started (at interpreter exit) or in
@@ -9,36 +9,43 @@ dropped with a reason, counted in :class:`~logbridge.stats.Stats` and reported.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .batch import Batch
-from .encoding import MAX_MESSAGE_BYTES, Encoder
-from .errors import InvalidEvent
+from .destinations.base import Destination
+from .encoding import Encoder
+from .errors import InvalidEvent, UnsupportedEvent
 from .message import message_for
-from .options import Options
 from .record import AnyRecord, read_record
-from .report import Reporter
+from .report import Reporter, call_safely
 from .stats import DropReason, Stats
 
 __all__ = ["Pipeline"]
 
 
 class Pipeline:
-    """Turns records into batches and batches into requests."""
+    """Turns records into the destination's items, and items into batches for ``sink``."""
 
     def __init__(
         self,
-        options: Options,
+        destination: Destination,
         sink: Callable[[list[bytes]], None],
         *,
+        flush_at: int,
+        flush_interval: float,
+        context: Mapping[str, Any],
+        on_error: Callable[..., object] | None,
         stats: Stats,
         reporter: Reporter,
     ) -> None:
-        self.options = options
+        self.destination = destination
+        self.context = context
+        self.on_error = on_error
         self.stats = stats
         self.reporter = reporter
-        self.batch = Batch(options.flush_at, options.flush_interval)
+        self.max_item_bytes = destination.limits.max_message_bytes
+        self.batch = Batch.for_destination(destination.limits, flush_at, flush_interval)
         self._encoder = Encoder()
         self._sink = sink
 
@@ -46,26 +53,26 @@ class Pipeline:
         """Take one record: into the batch, or dropped with its reason."""
         self.stats.add("processed")
         try:
-            item = self._encode(record)
+            items = self._encode(record)
         except InvalidEvent as exc:
             self._invalid(record, exc)
             return
         except Exception as exc:  # a value whose __str__ raises, a broken record factory...
-            self._invalid(record, InvalidEvent(f"the record could not be read: {_describe(exc)}"))
+            self._invalid(record, InvalidEvent(f"the record could not be read: {_reason(exc)}"))
             return
-        if item is None:
-            return
-        if not self.batch.fits(item):
-            self.send()
-        self.batch.add(item, time.monotonic())
-        if self.batch.full:
-            self.send()
+        batch = self.batch
+        for item in items:
+            if not batch.fits(item):
+                self.flush()
+            batch.add(item, time.monotonic())
+            if batch.full:
+                self.flush()
 
     def due_at(self) -> float | None:
         """When the current batch must be sent (monotonic), or None when it is empty."""
         return self.batch.due_at()
 
-    def send(self) -> None:
+    def flush(self) -> None:
         """Hand the current batch to the sender now (nothing when empty)."""
         if self.batch.items:
             self._sink(self.batch.take())
@@ -80,11 +87,11 @@ class Pipeline:
             self.stats.drop(reason, count)
             self.reporter.problem(reason.value, f"{count} records not delivered: {detail}")
 
-    def _encode(self, record: AnyRecord) -> bytes | None:
+    def _encode(self, record: AnyRecord) -> list[bytes]:
+        """The serialised items ``record`` becomes; raises InvalidEvent."""
         event = read_record(record)
         message, ignored = message_for(
-            event.word, event.text, event.fields, created=record.created,
-            context=self.options.context,
+            event.word, event.text, event.fields, created=record.created, context=self.context,
         )
         if ignored:
             self.stats.add("ignored_keys", len(ignored))
@@ -92,46 +99,40 @@ class Pipeline:
                 "ignored_keys",
                 f"an alias carries no properties or traits; left out {sorted(ignored)}",
             )
-        coerced_before = self._encoder.coerced
-        item = self._encoder.encode(message)
-        if self._encoder.coerced != coerced_before:
-            self.stats.add("coerced_values", self._encoder.coerced - coerced_before)
-        if len(item) > MAX_MESSAGE_BYTES:
-            reason = (
-                f"{message['type']} message {message['messageId']} is {len(item)} bytes "
-                f"serialised, over the {MAX_MESSAGE_BYTES}-byte limit"
-            )
-            self.stats.drop(DropReason.OVERSIZE)
-            self.reporter.problem(DropReason.OVERSIZE.value, reason)
-            self._callback(self.options.on_error, InvalidEvent(reason), [message])
-            return None
-        return item
+        encoder = self._encoder
+        coerced_before = encoder.coerced
+        items = [encoder.encode(part) for part in self.destination.map_message(message)]
+        if encoder.coerced != coerced_before:
+            self.stats.add("coerced_values", encoder.coerced - coerced_before)
+        for item in items:
+            if len(item) > self.max_item_bytes:
+                reason = (
+                    f"{message['type']} message {message['messageId']} is {len(item)} bytes "
+                    f"serialised, over the {self.max_item_bytes}-byte limit of "
+                    f"{self.destination.name}"
+                )
+                self.stats.drop(DropReason.OVERSIZE)
+                self.reporter.problem(DropReason.OVERSIZE.value, reason)
+                call_safely(self.reporter, self.on_error, InvalidEvent(reason), [message])
+                return []
+        return items
 
     def _invalid(self, record: AnyRecord, exc: InvalidEvent) -> None:
-        self.stats.drop(DropReason.INVALID)
+        unsupported = isinstance(exc, UnsupportedEvent)
+        self.stats.drop(DropReason.UNSUPPORTED if unsupported else DropReason.INVALID)
         where = f"{record.name}:{record.lineno}"
-        self.reporter.problem(
-            DropReason.INVALID.value, f"record from {where} dropped: {exc.reason}"
-        )
-        if self.options.on_error is not None:
+        kind = DropReason.UNSUPPORTED if unsupported else DropReason.INVALID
+        self.reporter.problem(kind.value, f"record from {where} dropped: {exc.reason}")
+        if self.on_error is not None:
             try:
                 fields: dict[str, Any] = dict(read_record(record).fields)
                 fields.setdefault("event", record.msg)
             except Exception:
                 fields = {"event": repr(record.msg)}
-            self._callback(self.options.on_error, exc, [fields])
-
-    def _callback(self, callback: Callable[..., object] | None, *args: Any) -> None:
-        if callback is None:
-            return
-        try:
-            callback(*args)
-        except Exception as exc:
-            name = getattr(callback, "__qualname__", repr(callback))
-            self.reporter.problem("callback", f"{name} raised {exc!r}")
+            call_safely(self.reporter, self.on_error, exc, [fields])
 
 
-def _describe(exc: BaseException) -> str:
+def _reason(exc: BaseException) -> str:
     try:
         return f"{type(exc).__name__}: {exc}"
     except Exception:

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
+from .delivery.retry import RetryPolicy
 from .errors import DeliveryError
-from .retry import RetryPolicy
 
 __all__ = ["Entry", "ReplayState", "Replayer", "Summary", "count_entries", "read_entries"]
 
@@ -43,6 +43,10 @@ class Answer(Protocol):
     def error(self) -> DeliveryError | None: ...
     @property
     def retry_after(self) -> float | None: ...
+    @property
+    def refused(self) -> Mapping[int, str]: ...
+    @property
+    def deferred(self) -> Mapping[int, float]: ...
 
 
 class Target(Protocol):
@@ -316,13 +320,25 @@ class Replayer:
                 self.summary.left += len(items)
                 return
             answer = self.target.send(items, timeout=min(self.target.timeout, remaining))
-            error = answer.error
+            refused, deferred, error = answer.refused, answer.deferred, answer.error
+            if refused:
+                self._refuse(items, refused, answer)
             if error is None:
-                self.state.add(list(dict.fromkeys(keys)))
-                self.summary.delivered += len(items)
-                self._sent_in_run += len(items)
-                self._progress()
-                return
+                settled = [i for i in range(len(items)) if i not in refused and i not in deferred]
+                self._acknowledge([items[i] for i in settled], [keys[i] for i in settled])
+                if not deferred:
+                    return
+                # Held back by the service (a throttled user): those alone, a little later.
+                items = [items[i] for i in sorted(deferred)]
+                keys = [keys[i] for i in sorted(deferred)]
+                if not self._pause(max(deferred.values()), items, answer):
+                    return
+                continue
+            if refused:
+                keys = [key for i, key in enumerate(keys) if i not in refused]
+                items = [item for i, item in enumerate(items) if i not in refused]
+                if not items:
+                    return
             if error.status == 413 and len(items) > 1:
                 half = len(items) // 2
                 self._deliver(items[:half], keys[:half])
@@ -335,18 +351,39 @@ class Replayer:
                 self._fail(items, answer)
                 return
             delay = self.retry.delay(failures - 1, answer.retry_after, rng=self._rng)
-            if now + delay >= self.deadline:
-                self._fail(items, answer, note=" (out of time)")
+            if not self._pause(delay, items, answer):
                 return
-            if self.stop.wait(delay):  # Ctrl-C while waiting: left for the next run
-                self.summary.left += len(items)
-                return
+
+    def _pause(self, seconds: float, items: list[bytes], answer: Any) -> bool:
+        """Wait before trying ``items`` again; False (and counted) if out of time or stopped."""
+        if time.monotonic() + seconds >= self.deadline:
+            self._fail(items, answer, note=" (out of time)")
+            return False
+        if self.stop.wait(seconds):  # Ctrl-C while waiting: left for the next run
+            self.summary.left += len(items)
+            return False
+        return True
+
+    def _acknowledge(self, items: list[bytes], keys: list[str]) -> None:
+        """Record delivered items, durably, before anything else is sent."""
+        if keys:
+            self.state.add(list(dict.fromkeys(keys)))
+        self.summary.delivered += len(items)
+        self._sent_in_run += len(items)
+        self._progress()
+
+    def _refuse(self, items: list[bytes], refused: Mapping[int, str], answer: Any) -> None:
+        """Items the service refused one by one: failed for good, each with its reason."""
+        for index in sorted(refused):
+            self.summary.failed[f"refused: {refused[index]}"] += 1
+        if self.on_failed is not None:
+            self.on_failed([items[i] for i in sorted(refused)], "rejected", answer)
 
     def _fail(self, items: list[bytes], answer: Any, *, note: str = "") -> None:
         self.summary.failed[self.describe(answer) + note] += len(items)
         if self.on_failed is not None:
-            reason = "retries_exhausted" if answer.error.retryable else "rejected"
-            self.on_failed(items, reason, answer)
+            retryable = answer.error is None or answer.error.retryable
+            self.on_failed(items, "retries_exhausted" if retryable else "rejected", answer)
 
     def _wait_for_rate(self, count: int) -> bool:
         """Hold the next request until ``rate`` allows it; False if stopped meanwhile."""

@@ -10,8 +10,10 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Reporter"]
+__all__ = ["Reporter", "call_safely", "callback_name", "describe"]
 
 logger = logging.getLogger("logbridge")
 
@@ -45,3 +47,35 @@ class Reporter:
         # If logging itself is broken or shutting down, the counts remain.
         with contextlib.suppress(Exception):
             logger.warning("logbridge: %s: %s", kind, detail)
+
+
+def describe(exc: BaseException) -> str:
+    """``repr(exc)``, or its class name when even that raises."""
+    try:
+        return repr(exc)
+    except BaseException:
+        return type(exc).__name__
+
+
+def callback_name(callback: Callable[..., object]) -> str:
+    """A callback's qualified name, for a report."""
+    try:
+        return str(getattr(callback, "__qualname__", None) or type(callback).__name__)
+    except BaseException:
+        return "callback"
+
+
+def call_safely(reporter: Reporter, callback: Callable[..., object] | None, *args: Any) -> None:
+    """Call a user's callback; whatever it raises is reported, never propagated.
+
+    ``KeyboardInterrupt`` alone goes on: in ``sync`` mode the callback runs on the
+    application's main thread, and Ctrl-C there must still stop the application.
+    """
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a callback must not end a logbridge thread
+        reporter.problem("callback", f"{callback_name(callback)} raised {describe(exc)}")

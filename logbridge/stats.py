@@ -14,6 +14,8 @@ class DropReason(str, enum.Enum):
 
     INVALID = "invalid"
     """The record could not become a valid Segment message."""
+    UNSUPPORTED = "unsupported"
+    """The destination has no way to take this kind of message (an alias for Amplitude)."""
     OVERSIZE = "oversize"
     """The message is over the per-message limit once serialised."""
     QUEUE_FULL = "queue_full"

@@ -37,10 +37,11 @@ from typing import Any, NamedTuple, overload
 
 from . import handler as handler_module
 from .analytics import FACADE_ATTR
-from .convert import record_message, wire_message
 from .errors import InvalidEvent
+from .guard import is_internal
 from .handler import AnalyticsHandler
-from .record import is_internal, read_record
+from .preview import record_message, wire_message
+from .record import read_record
 
 __all__ = ["CapturedEvents", "Rejected", "capture"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from logbridge.options import is_loopback
+from logbridge.urls import is_loopback
 from tests.support import ROOT
 
 #: Headers a forwarding proxy does not pass on (hop-by-hop, RFC 9110 7.6.1).

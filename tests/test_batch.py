@@ -7,8 +7,16 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logbridge.batch import MAX_BATCH_BYTES, Batch, encode_body
+from logbridge.batch import Batch as _Batch
+from logbridge.destinations.segment import SEGMENT_LIMITS, encode_body
 from logbridge.encoding import Encoder
+
+MAX_BATCH_BYTES = SEGMENT_LIMITS.max_request_bytes
+
+
+def Batch(max_count: int, max_age: float, max_bytes: int = MAX_BATCH_BYTES) -> _Batch:
+    """A batch with Segment's envelope, as the Segment destination makes them."""
+    return _Batch(max_count, max_age, max_bytes, SEGMENT_LIMITS.envelope_bytes)
 
 SENT_AT = "2026-11-22T06:30:00.123Z"
 EMPTY_BODY = len(encode_body([], SENT_AT))

@@ -174,7 +174,7 @@ class TestBrokenConfig:
         assert result.returncode == 1
         problems = result.stdout.split("problems:", 1)[1]
         expected = [
-            "handler 'analytics': unknown option 'flush_intervall' "
+            "handler 'analytics': unknown option(s) 'flush_intervall' "
             "(did you mean flush_interval?)",
             "logger 'analytics' is at WARNING: its INFO records (the events) never reach "
             "handler 'analytics'",

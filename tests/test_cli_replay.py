@@ -17,7 +17,7 @@ from typing import Any
 import logbridge
 from logbridge.collector import Collector
 from logbridge.collector.faults import Faults
-from logbridge.spool import Spool
+from logbridge.delivery.spool import Spool
 from tests.cli_support import one_line
 from tests.support import ROOT, analytics_logger, wait_until
 

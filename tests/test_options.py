@@ -66,6 +66,13 @@ class TestDefaults:
         assert result.shutdown_timeout == 5.0
         assert result.disabled is False
 
+    def test_sources(self):
+        """Each option says where its value came from: config, environment or default."""
+        result = options(flush_at=10, environ={"LOGBRIDGE_WRITE_KEY": "k"})
+        assert result.sources["flush_at"] == "config"
+        assert result.sources["write_key"] == "environment"
+        assert result.sources["timeout"] == "default"
+
     def test_frozen(self):
         """Options cannot be changed after validation."""
         result = options(write_key="k")
@@ -80,6 +87,7 @@ class TestDestinations:
         ("destination", "expected"),
         [
             ("segment", SEGMENT),
+            ("segment-eu", "https://events.eu1.segmentapis.com/v1/batch"),
             ("dreamdata", DREAMDATA),
             ("Segment", SEGMENT),
             (" dreamdata ", DREAMDATA),
@@ -247,6 +255,18 @@ class TestErrors:
         assert "destination" in message
         assert "'mixpanel'" in message
         assert "segment" in message
+
+    def test_unknown_destination_with_an_endpoint(self):
+        """destination is validated even when endpoint= gives the URL."""
+        message = error(write_key="k", destination="nowhere", endpoint="https://e.example/v1/batch")
+        assert "'nowhere'" in message
+        assert "destination" in message
+
+    def test_unknown_option_suggests_the_right_one(self):
+        """A mistyped option names the option it was probably meant to be."""
+        message = error(write_key="k", flush_intervall=1)
+        assert "flush_intervall" in message
+        assert "did you mean flush_interval?" in message
 
     def test_rudderstack_without_data_plane_url(self):
         """rudderstack needs data_plane_url."""

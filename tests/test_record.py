@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from logbridge.errors import InvalidEvent
+from logbridge.guard import is_internal
 from logbridge.message import build_message
-from logbridge.record import RESERVED_ATTRS, is_internal, read_record
+from logbridge.record import RESERVED_ATTRS, read_record
 
 
 class Keep(logging.Handler):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from logbridge.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from logbridge.delivery.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
 NOW = 1_795_329_000.0  # 2026-11-22T06:30:00Z
 

@@ -58,7 +58,8 @@ class TestWriteKeyNeverShows:
                 handler.flush(timeout=1 if endpoint == down.endpoint else 30)
                 listener = handler.listener
                 shown += [repr(handler), repr(listener), repr(handler.options),
-                          str(handler.options), repr(listener.sender.transport),
+                          str(handler.options), repr(listener.sender.destination),
+                          repr(listener.destination.auth),
                           json.dumps(handler.stats())]
         assert len(failures) == 3
         for failure in failures:

@@ -14,7 +14,7 @@ import pytest
 
 import logbridge
 from logbridge.collector import Collector, Faults
-from logbridge.retry import RetryPolicy
+from logbridge.delivery.retry import RetryPolicy
 from tests.support import analytics_logger, run_python, wait_until
 
 

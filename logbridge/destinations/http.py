@@ -14,7 +14,7 @@ import gzip as gzip_module
 import platform
 import socket
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -25,7 +25,10 @@ from ..report import logger
 from ..urls import is_loopback
 from .base import Limits, Outcome
 
-__all__ = ["Auth", "BasicAuth", "HttpDestination", "HttpSettings"]
+if TYPE_CHECKING:
+    from ..options import Options
+
+__all__ = ["Auth", "BasicAuth", "HttpDestination", "HttpSettings", "http_settings"]
 
 USER_AGENT = (
     f"logbridge/{__version__} python-requests/{requests.__version__} "
@@ -48,6 +51,14 @@ class HttpSettings:
     verify: bool | str = True
     proxies: Mapping[str, str] | None = None
     session: Any = None
+
+
+def http_settings(options: Options) -> HttpSettings:
+    """The request options of ``options``."""
+    return HttpSettings(
+        gzip=options.gzip, timeout=options.timeout, verify=options.verify,
+        proxies=options.proxies, session=options.session,
+    )
 
 
 class Auth(Protocol):
@@ -142,7 +153,7 @@ class HttpDestination:
         try:
             headers = self._request_headers()
         except DeliveryError as exc:  # e.g. the OAuth token endpoint failed
-            return Outcome(exc, retry_after=getattr(exc, "retry_after", None), unavailable=True)
+            return Outcome(exc, retry_after=exc.retry_after, unavailable=True)
         outcome = self._post(body, headers, timeout, len(items))
         error = outcome.error
         if (
@@ -152,7 +163,7 @@ class HttpDestination:
             try:
                 headers = self._request_headers()
             except DeliveryError as exc:
-                return Outcome(exc, unavailable=True)
+                return Outcome(exc, retry_after=exc.retry_after, unavailable=True)
             outcome = self._post(body, headers, timeout, len(items))
         return outcome
 
@@ -235,7 +246,7 @@ class HttpDestination:
 
 def outcome_for_status(status: int, headers: Mapping[str, str], text: str) -> Outcome:
     """The generic reading of an answer: 2xx delivered; otherwise by status."""
-    from ..retry import parse_retry_after
+    from ..delivery.retry import parse_retry_after
 
     if 200 <= status < 300:
         return Outcome()

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..message import format_timestamp
-from .base import Limits
-from .http import Auth, HttpDestination, HttpSettings
+from .base import Destination, Limits
+from .http import Auth, BasicAuth, HttpDestination, HttpSettings, http_settings
+from .registry import Preset
+
+if TYPE_CHECKING:
+    from ..options import Options
 
 __all__ = [
     "DREAMDATA_LIMITS",
@@ -44,6 +49,8 @@ RUDDERSTACK_LIMITS = Limits(
 SEGMENT_URL = "https://api.segment.io/v1/batch"
 SEGMENT_EU_URL = "https://events.eu1.segmentapis.com/v1/batch"
 DREAMDATA_URL = "https://api.dreamdata.cloud/v1/batch"
+#: Filled with the validated ``data_plane_url``.
+RUDDERSTACK_URL = "{data_plane_url}/v1/batch"
 
 
 class SegmentDestination(HttpDestination):
@@ -73,3 +80,30 @@ def encode_body(items: Sequence[bytes], sent_at: str) -> bytes:
     return b"".join(
         (b'{"batch":[', b",".join(items), b'],"sentAt":"', sent_at.encode("ascii"), b'"}')
     )
+
+
+def segment_auth(options: Options) -> Auth | None:
+    """OAuth 2 when a client id is configured, else Basic auth with the write key."""
+    if options.oauth_client_id:
+        from .oauth import OAuth
+
+        return OAuth.from_options(options)
+    return BasicAuth(options.write_key) if options.write_key else None
+
+
+def _preset(name: str, url: str, limits: Limits) -> Preset:
+    def build(options: Options, effective_url: str | None) -> Destination:
+        return SegmentDestination(
+            effective_url or url, http_settings(options), segment_auth(options),
+            name=name, limits=limits,
+        )
+
+    return Preset(url, build)
+
+
+PRESETS = {
+    "segment": _preset("segment", SEGMENT_URL, SEGMENT_LIMITS),
+    "segment-eu": _preset("segment-eu", SEGMENT_EU_URL, SEGMENT_LIMITS),
+    "dreamdata": _preset("dreamdata", DREAMDATA_URL, DREAMDATA_LIMITS),
+    "rudderstack": _preset("rudderstack", RUDDERSTACK_URL, RUDDERSTACK_LIMITS),
+}

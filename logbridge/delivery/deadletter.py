@@ -12,9 +12,9 @@ import os
 import threading
 import time
 
-from .errors import DeliveryError
-from .message import format_timestamp
-from .stats import DropReason
+from ..errors import DeliveryError
+from ..message import format_timestamp
+from ..stats import DropReason
 
 __all__ = ["DeadLetter"]
 

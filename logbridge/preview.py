@@ -1,4 +1,4 @@
-"""A record as the message the handler would send, for code outside the pipeline.
+"""A preview: a record as the spec message the handler would send, outside the pipeline.
 
 The formatter and :mod:`logbridge.testing` need what ``Pipeline`` makes of a record,
 without queueing or sending it. :func:`record_message` applies the same two steps
@@ -16,7 +16,8 @@ from typing import Any
 
 from .context import capture as capture_bound
 from .context import merge_bound
-from .encoding import MAX_MESSAGE_BYTES, Encoder
+from .destinations.segment import SEGMENT_LIMITS
+from .encoding import Encoder
 from .errors import InvalidEvent
 from .message import message_for
 from .record import BOUND_ATTR, read_record
@@ -42,10 +43,11 @@ def record_message(
 def encoded_message(message: Mapping[str, Any]) -> bytes:
     """``message`` serialised as the handler sends it; InvalidEvent when over the limit."""
     data = Encoder().encode(message)
-    if len(data) > MAX_MESSAGE_BYTES:
+    limit = SEGMENT_LIMITS.max_message_bytes
+    if len(data) > limit:
         raise InvalidEvent(
             f"{message.get('type')} message is {len(data)} bytes serialised, "
-            f"over the {MAX_MESSAGE_BYTES}-byte limit"
+            f"over the {limit}-byte limit"
         )
     return data
 

@@ -16,7 +16,8 @@ import contextlib
 import os
 import sqlite3
 import threading
-import weakref
+
+from ..forking import at_fork
 
 __all__ = ["Spool"]
 
@@ -48,7 +49,10 @@ class Spool:
         for suffix in ("-wal", "-shm"):
             with contextlib.suppress(OSError):
                 os.chmod(path + suffix, 0o600)
-        _hold_across_fork(self)
+        at_fork(
+            self, before="_before_fork", after_in_parent="_after_fork",
+            after_in_child="_after_fork",
+        )
 
     def __repr__(self) -> str:
         return f"Spool({self.path!r})"
@@ -142,25 +146,6 @@ class Spool:
     def _after_fork(self) -> None:
         with contextlib.suppress(RuntimeError):
             self._lock.release()
-
-
-def _hold_across_fork(spool: Spool) -> None:
-    """Take ``spool``'s lock before a fork; release it after, in parent and child."""
-    if not hasattr(os, "register_at_fork"):
-        return
-    ref = weakref.ref(spool)
-
-    def before() -> None:
-        target = ref()
-        if target is not None:
-            target._before_fork()
-
-    def after() -> None:
-        target = ref()
-        if target is not None:
-            target._after_fork()
-
-    os.register_at_fork(before=before, after_in_parent=after, after_in_child=after)
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,493 @@
+"""Batches leave: one sender delivers the outbox to a destination, retrying wisely.
+
+The listener hands over batches of serialised items; the sender sends them in order on
+its own thread, so the listener keeps turning records into bytes while a request is in
+flight or the endpoint is down. The outbox is bounded (:class:`OutboxLimits`): past
+that, new batches are dropped and counted (or, with ``block``, the listener waits).
+
+Retrying follows the endpoint, not each batch: while it fails, only the oldest batch
+is tried, once per backoff interval (exponential with full jitter, capped, never
+shorter than ``Retry-After``), so an outage costs one probe at a time instead of every
+batch burning its retries in turn. An answer that says the endpoint is unavailable
+costs a batch nothing: it is held, bounded, until the endpoint is back. A batch that
+meets another retryable error is given up after ``max_retries`` such failures or
+``retry_budget`` seconds; a 413 splits it; other refusals fail it at once. What the
+destination refuses or defers message by message (:class:`~logbridge.destinations.Outcome`)
+is dropped with its reason or held back, and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..destinations.base import Destination, Outcome
+from ..errors import DeliveryError
+from ..guard import own_thread
+from ..report import Reporter, call_safely, describe
+from ..stats import DropReason, Stats
+from .deadletter import DeadLetter
+from .outbox import Entry, FlushMarker, Outbox, OutboxLimits
+from .retry import RetryPolicy
+from .spool import Spool
+
+__all__ = ["Callbacks", "Sender"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Callbacks:
+    """The user's ``on_success(items)`` and ``on_error(error, items)``."""
+
+    on_success: Callable[..., object] | None = None
+    on_error: Callable[..., object] | None = None
+
+
+class Sender:
+    """Delivers batches from a bounded outbox, on its thread or the caller's.
+
+    ``destination`` None means disabled: batches are accepted and sent nowhere.
+    ``deadline()`` gives the monotonic time past which nothing more is attempted
+    (None while the process is not stopping).
+    """
+
+    def __init__(
+        self,
+        destination: Destination | None,
+        *,
+        retry: RetryPolicy,
+        limits: OutboxLimits,
+        stats: Stats,
+        reporter: Reporter,
+        deadline: Callable[[], float | None],
+        spool: Spool | None = None,
+        dead_letter: DeadLetter | None = None,
+        callbacks: Callbacks = Callbacks(),
+        sync: bool = False,
+    ) -> None:
+        self.destination = destination
+        self.retry = retry
+        self.stats = stats
+        self.reporter = reporter
+        self.spool = spool
+        self.dead_letter = dead_letter
+        self.callbacks = callbacks
+        self.outbox = Outbox(limits)
+        self._deadline = deadline
+        self._wake = threading.Event()  # set by stop(): interrupts a backoff wait
+        self._stopping = False
+        self._inline_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._failures = 0  # consecutive retryable failures: the endpoint's health
+        self._evicted_upto = 0  # the newest spool row id evicted so far (0: none)
+        self._parked: list[tuple[float, Entry]] = []  # deferred items and when they may go
+        self._rng = random.Random()
+        recovered = self._recover() if spool is not None else 0
+        if recovered and destination is not None and not sync:
+            # A killed process's messages go out now, not at this one's first event.
+            with contextlib.suppress(RuntimeError):
+                self.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the sender's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def ident(self) -> int | None:
+        """The sender thread's identity (its records are never events)."""
+        return self._thread.ident if self._thread is not None else None
+
+    def start(self) -> None:
+        """Start the thread (once). Raises RuntimeError when Python cannot start one (at exit)."""
+        if self.running:
+            return
+        thread = threading.Thread(target=self._run, name="logbridge-sender", daemon=True)
+        thread.start()
+        self._thread = thread
+
+    def pending(self) -> int:
+        """Messages waiting in the outbox or held back."""
+        return self.outbox.messages
+
+    def enqueue(self, items: list[bytes]) -> None:
+        """Take a batch for delivery; never raises, blocks only with ``block``."""
+        if self.destination is None:  # disabled: validated and counted, sent nowhere
+            return
+        spool_ids = self._spooled(items) if self.spool is not None else None
+        entry = Entry(items, spool_ids)
+        if not self.outbox.put(entry, may_wait=self.running and not self._stopping):
+            limits = self.outbox.limits
+            self._drop(entry, DropReason.QUEUE_FULL, None,
+                       f"(outbox full at {limits.max_messages} messages, "
+                       f"{limits.max_bytes} bytes)")
+            return
+        if not self.running:
+            self.drain_inline()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every batch enqueued before this call is settled."""
+        if self.destination is None:
+            return True
+        marker = FlushMarker()
+        self.outbox.put_unbounded(marker)
+        if not self.running or self.ident == threading.get_ident():
+            self.drain_inline()
+            return True
+        return marker.done.wait(timeout)
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Deliver the outbox until the deadline, then stop; leftovers are accounted for."""
+        with self.outbox.cond:
+            self._stopping = True
+            self.outbox.cond.notify_all()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
+            if not wait:
+                return
+            limit = self._deadline()
+            thread.join(None if limit is None else max(0.0, limit - time.monotonic()) + 0.5)
+            if thread.is_alive():
+                return  # stuck in a request past the deadline; it is a daemon
+        else:
+            self.drain_inline()
+        self._close()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread to end; True when it has (or never ran)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def drain_inline(self) -> None:
+        """Deliver the outbox on the calling thread (no sender thread, or sync mode)."""
+        with self._inline_lock:
+            while self._step() or self._wait_for_parked():
+                pass
+            if self._stopping:
+                self._abandon_rest()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: new connections; the parent's outbox stays the parent's."""
+        if self.destination is not None:
+            self.destination.reset_after_fork()
+
+    # The loop ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        with own_thread():
+            self._loop()
+
+    def _loop(self) -> None:
+        if self.destination is not None:
+            self.destination.warm_up()
+        cond = self.outbox.cond
+        while True:
+            with cond:
+                while not self._stopping and not self._ready():
+                    cond.wait(self._parked_wait())
+                    self._release_parked()
+            try:
+                progressed = self._step()
+            except Exception as exc:  # a bug must not end delivery: report, pause, go on
+                self.reporter.problem("sender", f"recovered from {describe(exc)}")
+                progressed = self._backoff(1.0)
+            if not progressed and self._stopping and not self._wait_for_parked():
+                self._abandon_rest()
+                self._close()
+                return
+
+    def _step(self) -> bool:
+        """Settle the oldest entry of the outbox; False when empty or out of time."""
+        self._release_parked()
+        head = self.outbox.head()
+        if head is None:
+            return False
+        if isinstance(head, FlushMarker):
+            if self._parked:  # deferred items came before the marker: wait for them
+                return False
+            self.outbox.pop(head)
+            head.done.set()
+            return True
+        if self._unspooled(head):
+            return True
+        return self._deliver(head)
+
+    def _deliver(self, entry: Entry) -> bool:
+        assert self.destination is not None
+        limit = self._deadline()
+        now = time.monotonic()
+        if limit is not None and now >= limit:
+            return False
+        timeout = self.destination_timeout(limit, now)
+        outcome = self.destination.send(entry.items, timeout=timeout)
+        entry.attempts += 1
+        self.stats.add("requests")
+        if outcome.refused or outcome.deferred:
+            self._shed(entry, outcome)
+            if not entry.items:
+                self.outbox.pop(entry)
+                return True
+            if outcome.error is not None and outcome.error.retryable:
+                return True  # the request shrank: the rest goes again at once
+        error = outcome.error
+        if error is None:
+            self._failures = 0
+            self._settle(entry, None, None)
+            return True
+        if error.status == 413:
+            self._failures = 0
+            if len(entry.items) > 1:
+                half = len(entry.items) // 2
+                parts = [entry.part(range(half)), entry.part(range(half, len(entry.items)))]
+                self.outbox.replace_head(entry, parts)
+            else:
+                self._settle(entry, error, DropReason.OVERSIZE)
+            return True
+        if not error.retryable:
+            self._failures = 0
+            self._settle(entry, error, DropReason.REJECTED)
+            return True
+        return self._failed(entry, outcome)
+
+    def destination_timeout(self, limit: float | None, now: float) -> float:
+        """The request timeout: the destination's, cut to what the deadline leaves."""
+        full = float(getattr(self.destination, "timeout", 10.0))
+        return full if limit is None else min(full, max(0.05, limit - now))
+
+    def _failed(self, entry: Entry, outcome: Outcome) -> bool:
+        """A retryable failure: charge the batch unless the endpoint was unavailable."""
+        assert outcome.error is not None
+        self._failures += 1
+        if not outcome.unavailable:  # the endpoint answered, or TLS failed: the batch pays
+            now = time.monotonic()
+            if entry.failures == 0:
+                entry.first_failure = now
+            entry.failures += 1
+            if self.retry.gives_up(entry.failures, entry.first_failure, now):
+                self._settle(entry, outcome.error, DropReason.RETRIES_EXHAUSTED)
+                return True
+        self.stats.add("retries")
+        delay = self.retry.delay(self._failures - 1, outcome.retry_after, rng=self._rng)
+        return self._backoff(delay)
+
+    def _shed(self, entry: Entry, outcome: Outcome) -> None:
+        """Drop the refused items with their reasons and park the deferred ones."""
+        count = len(entry.items)
+        refused = {i: r for i, r in outcome.refused.items() if 0 <= i < count}
+        deferred = {
+            i: s for i, s in outcome.deferred.items() if 0 <= i < count and i not in refused
+        }
+        by_reason: dict[str, list[int]] = {}
+        for index, reason in refused.items():
+            by_reason.setdefault(reason, []).append(index)
+        for reason, indices in by_reason.items():
+            part = entry.part(sorted(indices))
+            self._drop(part, DropReason.REJECTED, DeliveryError(reason, status=_status(outcome)),
+                       f"refused by the destination: {reason}")
+        by_delay: dict[float, list[int]] = {}
+        for index, seconds in deferred.items():
+            by_delay.setdefault(seconds, []).append(index)
+        for seconds, indices in by_delay.items():
+            self._parked.append((time.monotonic() + seconds, entry.part(sorted(indices))))
+            self.stats.add("deferred", len(indices))
+        kept = entry.part(i for i in range(count) if i not in refused and i not in deferred)
+        held = [part for _, part in self._parked[len(self._parked) - len(by_delay):]]
+        self.outbox.shrink(entry, kept, held=held)
+
+    def _release_parked(self) -> None:
+        """Put parked batches whose time has come back at the front of the outbox."""
+        if not self._parked:
+            return
+        now = time.monotonic()
+        due = [entry for when, entry in self._parked if when <= now]
+        if due:
+            self._parked = [(when, entry) for when, entry in self._parked if when > now]
+            self.outbox.put_front(due, counted=True)
+
+    def _parked_wait(self) -> float | None:
+        if not self._parked:
+            return None
+        return max(0.0, min(when for when, _ in self._parked) - time.monotonic())
+
+    def _wait_for_parked(self) -> bool:
+        """With only held-back items ahead, wait for the first; False if the deadline forbids."""
+        wait = self._parked_wait()
+        if wait is None or isinstance(self.outbox.head(), Entry):
+            return False
+        return self._backoff(wait)
+
+    def _ready(self) -> bool:
+        """Whether the head of the outbox can be settled now."""
+        head = self.outbox.head()
+        return isinstance(head, Entry) or (head is not None and not self._parked)
+
+    def _backoff(self, seconds: float) -> bool:
+        """Wait before the next probe; False when the deadline does not leave the time."""
+        end = time.monotonic() + seconds
+        while True:
+            limit = self._deadline()
+            if limit is not None and end > limit:
+                return False
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return True
+            if self._wake.is_set():
+                time.sleep(remaining)  # the deadline is known now and leaves room
+                return True
+            self._wake.wait(remaining)
+
+    # Spool ---------------------------------------------------------------------
+
+    def _spooled(self, items: list[bytes]) -> list[int] | None:
+        assert self.spool is not None
+        try:
+            spool_ids, evicted, newest_evicted = self.spool.add(items)
+        except Exception as exc:
+            self.reporter.problem("spool", f"could not persist {len(items)} messages: {exc!r}")
+            return None
+        if evicted:
+            # Counted when their batch comes up (see _unspooled): a batch in flight right
+            # now may still be delivered.
+            self._evicted_upto = max(self._evicted_upto, newest_evicted)
+            self.reporter.problem(
+                DropReason.SPOOL_FULL.value,
+                f"spool over {self.spool.max_bytes} bytes: dropping the {evicted} oldest messages",
+            )
+        return spool_ids
+
+    def _unspooled(self, entry: Entry) -> bool:
+        """Drop the messages of ``entry`` evicted from a full spool; True if none is left."""
+        if not self._take_evicted(entry):
+            return False
+        if entry.items:
+            return False
+        self.outbox.pop(entry)
+        return True
+
+    def _take_evicted(self, entry: Entry) -> bool:
+        """Remove from ``entry`` (and count) its messages evicted from the spool."""
+        ids = entry.spool_ids
+        if self.spool is None or not ids or ids[0] > self._evicted_upto:
+            return False
+        try:
+            kept = set(self.spool.contains(ids))
+        except Exception as exc:
+            self.reporter.problem("spool", f"could not read {self.spool.path}: {exc!r}")
+            return False
+        if len(kept) == len(ids):
+            return False
+        gone = [item for item, row in zip(entry.items, ids, strict=True) if row not in kept]
+        self.outbox.shrink(entry, entry.part(i for i, row in enumerate(ids) if row in kept))
+        self.stats.add("failed", len(gone))
+        self.stats.drop(DropReason.SPOOL_FULL, len(gone))
+        if self.callbacks.on_error is not None:
+            failure = DeliveryError(f"{DropReason.SPOOL_FULL.value}: evicted from the full spool")
+            call_safely(self.reporter, self.callbacks.on_error, failure, _decode(gone))
+        return True
+
+    def _recover(self) -> int:
+        """Queue the spooled messages of processes that are gone, oldest first; how many."""
+        assert self.spool is not None
+        try:
+            rows = self.spool.take_over()
+        except Exception as exc:
+            self.reporter.problem("spool", f"could not read {self.spool.path}: {exc!r}")
+            return 0
+        limits = self.destination.limits if self.destination is not None else None
+        max_count = limits.max_request_count if limits else 100
+        max_bytes = (limits.max_request_bytes - limits.envelope_bytes) if limits else 500_000
+        items: list[bytes] = []
+        ids: list[int] = []
+        size = 0
+        for row_id, body in rows:
+            if items and (len(items) >= max_count or size + len(body) + 1 > max_bytes):
+                self.outbox.put_unbounded(Entry(items, ids))
+                items, ids, size = [], [], 0
+            items.append(body)
+            ids.append(row_id)
+            size += len(body) + 1
+        if items:
+            self.outbox.put_unbounded(Entry(items, ids))
+        if rows:
+            self.stats.add("recovered", len(rows))
+        return len(rows)
+
+    # Settling ------------------------------------------------------------------
+
+    def _settle(self, entry: Entry, error: DeliveryError | None, reason: DropReason | None) -> None:
+        self.outbox.pop(entry)
+        if error is None:
+            self.stats.add("sent", len(entry.items))
+            self.stats.add("batches")
+            if self.callbacks.on_success is not None:
+                call_safely(self.reporter, self.callbacks.on_success, _decode(entry.items))
+            self._forget(entry)
+        else:
+            self._drop(entry, reason or DropReason.RETRIES_EXHAUSTED, error,
+                       f"after {entry.attempts} attempt(s): {error}")
+
+    def _forget(self, entry: Entry) -> None:
+        """Remove a settled batch from the spool."""
+        if self.spool is not None and entry.spool_ids:
+            try:
+                self.spool.remove(entry.spool_ids)
+            except Exception as exc:
+                self.reporter.problem("spool", f"could not remove settled rows: {exc!r}")
+
+    def _drop(
+        self, entry: Entry, reason: DropReason, error: BaseException | None, detail: str
+    ) -> None:
+        count = len(entry.items)
+        self._forget(entry)
+        self.stats.add("failed", count)
+        self.stats.drop(reason, count)
+        self.reporter.problem(reason.value, f"{count} messages not delivered {detail}")
+        if self.dead_letter is not None:
+            try:
+                self.dead_letter.write(entry.items, reason, error)
+            except Exception as exc:
+                self.reporter.problem("dead_letter", f"could not write: {exc!r}")
+        if self.callbacks.on_error is not None:
+            failure = error if error is not None else DeliveryError(reason.value)
+            call_safely(self.reporter, self.callbacks.on_error, failure, _decode(entry.items))
+
+    def _abandon_rest(self) -> None:
+        """At the deadline: what is left stays in the spool, or is dropped and counted."""
+        rest: list[Entry | FlushMarker] = [entry for _, entry in self._parked]
+        self._parked = []
+        rest += self.outbox.take_all()
+        for entry in rest:
+            if isinstance(entry, FlushMarker):
+                entry.done.set()
+            elif self.spool is not None and entry.spool_ids:
+                self._take_evicted(entry)
+                self.stats.add("spooled", len(entry.items))
+            else:
+                self._drop(entry, DropReason.SHUTDOWN_TIMEOUT, None,
+                           "before the shutdown deadline (shutdown_timeout) ran out")
+
+    def _close(self) -> None:
+        if self.destination is not None:
+            self.destination.close()
+        if self.spool is not None:
+            self.spool.close()
+        if self.dead_letter is not None:
+            self.dead_letter.close()
+
+
+def _decode(items: list[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(item) for item in items]
+
+
+def _status(outcome: Outcome) -> int | None:
+    return outcome.error.status if outcome.error is not None else None
+
