@@ -17,7 +17,6 @@ import logging
 import logging.config
 import os
 import re
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -245,8 +244,6 @@ def _yaml(text: str, source: str) -> Any:
 
 def _import_attribute(source: str) -> Any:
     module_name, _, attribute = source.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # as ``python -m`` would, for the app's own modules
     try:
         value: Any = importlib.import_module(module_name)
         for part in attribute.split("."):

@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     name = f"{_PROG} {args.command_parser.prog.split()[-1]}"
+    if os.getcwd() not in sys.path:
+        # The application's own modules (a destination class, a callback, a settings
+        # module) are found from the installed script as ``python -m`` finds them; last,
+        # so nothing installed is shadowed.
+        sys.path.append(os.getcwd())
     try:
         return command(args)
     except CommandError as exc:

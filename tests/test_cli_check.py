@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -120,6 +121,17 @@ class TestGoodConfig:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "handler 'analytics' (logbridge.AnalyticsHandler) on 'analytics'" in result.stdout
         assert collector.requests == []
+
+    def test_module_attribute_from_the_console_script(self, tmp_path: Path) -> None:
+        """The installed ``logbridge`` script finds the application's module as ``-m`` does."""
+        config = dict_config("http://127.0.0.1:9", tmp_path)
+        (tmp_path / "script_settings.py").write_text(f"LOGGING = {config!r}\n")
+        script = Path(sys.executable).with_name("logbridge")
+        result = subprocess.run([str(script), "check", "script_settings:LOGGING"],
+                                capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                                check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "no problems found" in result.stdout
 
     def test_stdlib_queue_form_is_probed_too(self, collector: Collector, tmp_path: Path) -> None:
         """The QueueHandler form's AnalyticsListener (3.12+) is inert too: nothing sent.

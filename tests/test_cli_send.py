@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,55 @@ class TestDelivered:
         [message] = collector.messages
         assert message["messageId"] == "m-fixed"
         assert message["timestamp"].startswith("2026-01-02T03:04:05")
+
+
+class TestEveryDestination:
+    """send goes through the destination registry, as the handler does."""
+
+    def test_rudderstack_preset_with_a_data_plane_url(self, collector: Collector) -> None:
+        """--destination rudderstack --data-plane-url URL posts to URL's /v1/batch."""
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "Rudder",
+                         "--destination", "rudderstack", "--data-plane-url", collector.url,
+                         "--write-key", "rk")
+        assert result.returncode == 0, result.stderr
+        assert [m["event"] for m in collector.messages] == ["Rudder"]
+        assert collector.requests[0].path == "/v1/batch"
+
+    def test_preset_needs_what_it_needs(self) -> None:
+        """rudderstack without a data plane URL: one line naming --data-plane-url."""
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "E",
+                         "--destination", "rudderstack", "--write-key", "k")
+        assert result.returncode == 2
+        assert "needs --data-plane-url" in one_line(result.stderr)
+
+    def test_a_users_destination_class(self, tmp_path: Path) -> None:
+        """--destination pkg.Class: a user's Destination, imported and sent to."""
+        (tmp_path / "my_destination.py").write_text(textwrap.dedent("""\
+            from logbridge.destinations import Limits, Outcome
+
+            class FileDestination:
+                name = "file"
+                wire_format = "segment"
+                limits = Limits(32_768, 500_000, 100)
+
+                def map_message(self, message):
+                    return [message]
+
+                def send(self, items, *, timeout):
+                    with open("sent.jsonl", "ab") as file:
+                        file.writelines(item + b"\\n" for item in items)
+                    return Outcome()
+
+                def warm_up(self): ...
+                def reset_after_fork(self): ...
+                def close(self): ...
+        """))
+        result = run_cli("send", "screen", "--user-id", "u1", "--name", "Home",
+                         "--destination", "my_destination.FileDestination", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "delivered to the file destination" in result.stdout
+        [line] = (tmp_path / "sent.jsonl").read_text().splitlines()
+        assert json.loads(line)["name"] == "Home"
 
 
 class TestNotDelivered:
