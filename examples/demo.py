@@ -89,7 +89,12 @@ def log_events() -> int:
 
 
 def main() -> int:
-    print("logbridge demo: starting the local collector on 127.0.0.1\n")
+    print("logbridge demo: starting the local collector on 127.0.0.1")
+    print(
+        "The demo logs 10 valid events and, on purpose, one without a user: logbridge\n"
+        "drops that one, counts it and reports why on the 'logbridge' logger (the\n"
+        "'invalid: ... dropped' line below); the logging call itself never raises.\n"
+    )
     with Collector(write_key=WRITE_KEY, echo=sys.stdout) as collector:
         configure(collector.endpoint)
         expected = log_events()
