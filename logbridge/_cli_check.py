@@ -37,7 +37,9 @@ Exit status: 0 when no problem was found, 1 otherwise (for CI).
 
 #: Records at this level are the events; a logger or handler above it drops them.
 EVENT_LEVEL = logging.INFO
-_SECRET_WORDS = ("key", "secret", "token", "password")
+#: Shown redacted: the keys, and anything named like a secret.
+_SECRETS = frozenset({"write_key", "oauth_client_key"})
+_SECRET_WORDS = ("secret", "token", "password")
 
 
 def add_check(commands: Any) -> None:
@@ -219,7 +221,7 @@ def _send_test(probe: Probe) -> list[str]:
 
 def _shown(name: str, value: Any) -> str:
     """A value for the table, secrets redacted."""
-    if any(word in name for word in _SECRET_WORDS):
+    if name in _SECRETS or any(word in name for word in _SECRET_WORDS):
         return "(not set)" if value in (None, "") else "*** (set, redacted)"
     if value is None:
         return "(not set)"
