@@ -58,7 +58,7 @@ def add_replay(commands: Any) -> None:
     how.add_argument("--rate", type=float, metavar="N", help="at most N messages a second")
     how.add_argument(
         "--batch-size", type=int, default=100, metavar="N",
-        help="messages per request (default: %(default)s)",
+        help="messages per request, within the destination's limits (default: %(default)s)",
     )
     how.add_argument(
         "--timeout", type=float, default=60.0, metavar="S",
@@ -101,9 +101,12 @@ def run_replay(args: argparse.Namespace) -> int:
     dead_letter = _dead_letter(args.dead_letter)
     bar = ProgressBar(total, sys.stderr, enabled=False if args.quiet else None)
     stop = threading.Event()
+    limits = target.limits
     replayer = Replayer(
         target, state, describe=lambda answer: describe(answer, target.url),
-        batch_size=args.batch_size, rate=args.rate, give_up_after=args.timeout, stop=stop,
+        batch_size=min(args.batch_size, limits.max_request_count),
+        max_request_bytes=limits.max_request_bytes - limits.envelope_bytes,
+        rate=args.rate, give_up_after=args.timeout, stop=stop,
         failed=dead_letter.failed if dead_letter else None,
         progress=lambda s: bar.update(
             s.processed, s.delivered, sum(s.failed.values()),
