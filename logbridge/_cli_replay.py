@@ -79,7 +79,8 @@ def run_replay(args: argparse.Namespace) -> int:
     """Run ``logbridge replay``; 0 all delivered, 1 some not, 2 usage, 130 interrupted."""
     from ._cli_progress import ProgressBar
     from ._cli_target import Target, describe
-    from .replay import Replayer, ReplayState, count_entries, input_kind, read_entries
+    from ._replay_input import count_entries, input_kind, read_entries
+    from .replay import Replayer, ReplayState
 
     _check_numbers(args)
     path = args.path
