@@ -361,3 +361,67 @@ def _read_all(fd: int) -> str:
             break
         chunks.append(chunk)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+PICKY_DESTINATION = '''
+import json
+from logbridge.destinations import Limits, Outcome
+
+class Picky:
+    """Refuses messages with a "bad" property; holds back a "slow" one, once."""
+
+    name = "picky"
+    wire_format = "segment"
+    limits = Limits(32_768, 500_000, 100)
+
+    def __init__(self):
+        self.held = set()
+
+    def map_message(self, message):
+        return [message]
+
+    def send(self, items, *, timeout):
+        refused, deferred = {}, {}
+        for index, item in enumerate(items):
+            message = json.loads(item)
+            if message["properties"].get("bad"):
+                refused[index] = "a bad property"
+            elif message["properties"].get("slow") and message["messageId"] not in self.held:
+                self.held.add(message["messageId"])
+                deferred[index] = 0.2
+        with open("got.jsonl", "a") as file:
+            for index, item in enumerate(items):
+                if index not in refused and index not in deferred:
+                    file.write(item.decode() + "\\n")
+        return Outcome(refused=refused, deferred=deferred)
+
+    def warm_up(self): ...
+    def reset_after_fork(self): ...
+    def close(self): ...
+'''
+
+
+class TestMessageByMessage:
+    """A destination's answer message by message: refused ones fail, deferred ones wait."""
+
+    def test_refused_and_deferred_messages(self, tmp_path: Path) -> None:
+        """One refused (failed, with its reason, into --dead-letter), one held back (sent
+        again after the wait), the rest delivered at once; exit code 1."""
+        (tmp_path / "picky.py").write_text(PICKY_DESTINATION)
+        letter = tmp_path / "dead.jsonl"
+        messages = [message(f"p-{i}", properties={}) for i in range(5)]
+        messages[1]["properties"] = {"bad": True}
+        messages[3]["properties"] = {"slow": True}
+        letter.write_text("".join(json.dumps({"message": m}) + "\n" for m in messages))
+        result = subprocess.run(
+            [sys.executable, "-m", "logbridge", "replay", str(letter),
+             "--destination", "picky.Picky", "--dead-letter", str(tmp_path / "again.jsonl")],
+            capture_output=True, text=True, timeout=60, cwd=str(tmp_path), check=False,
+        )
+        assert result.returncode == 1
+        assert "delivered 4 of 5 messages" in result.stdout
+        assert "1 not delivered (refused: a bad property: 1)" in result.stderr
+        got = [json.loads(line)["messageId"] for line in (tmp_path / "got.jsonl").open()]
+        assert got == ["p-0", "p-2", "p-4", "p-3"], "the held-back message went after the wait"
+        [again] = (tmp_path / "again.jsonl").read_text().splitlines()
+        assert json.loads(again)["message"]["messageId"] == "p-1"
