@@ -240,6 +240,8 @@ def flag_words(message: str) -> str:
     for flag, option in FLAG_OPTIONS.items():
         message = re.sub(rf"\b{option}=\.\.\.", f"{flag} ...", message)
         message = re.sub(rf"(?<![-\w]){option}\b", flag, message)
+    # An option without a flag of its own is given with --option NAME=VALUE.
+    message = re.sub(r"(?<![-\w])([a-z][a-z_]*)=\.\.\.", r"--option \1=...", message)
     # The way to turn a handler off means nothing to a command that is asked to send.
     return re.sub(r" \(or disabled=True[^)]*\)", "", message)
 
