@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 from ._cli_common import (
+    PROG,
     CommandError,
     Parser,
     add_handler_flags,
@@ -205,10 +206,17 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     signal stops at once.
     """
 
+    notice = ("\n" if sys.stderr.isatty() else "") + (
+        f"{PROG} replay: stopping after the request in flight (again to stop at once)\n"
+    )
+
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
+        # A raw write: the main thread may be inside a buffered write to stderr.
+        with contextlib.suppress(OSError):
+            os.write(2, notice.encode())
 
     previous: dict[int, Any] = {}
     for signum in (signal.SIGINT, getattr(signal, "SIGTERM", signal.SIGINT)):

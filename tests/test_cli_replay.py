@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,32 @@ class TestResume:
         assert sorted(counts) == ids
         assert set(counts.values()) == {1}, "no messageId arrived twice"
 
+    def test_a_second_sigint_stops_at_once(self, collector_factory: Any, tmp_path: Path) -> None:
+        """A second SIGINT does not wait for the request in flight (here, a 5 s answer)."""
+        letter = tmp_path / "dead.jsonl"
+        write_dead_letter(letter, 3)
+        stuck: Collector = collector_factory(faults=Faults(latency=5))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "logbridge", "replay", str(letter), "--endpoint",
+             stuck.endpoint], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=str(ROOT),
+        )
+        try:
+            assert wait_until(lambda: _connected_to(stuck.port), timeout=30), "request in flight"
+            process.send_signal(signal.SIGINT)
+            assert process.stderr is not None
+            assert "stopping after the request in flight" in process.stderr.readline()
+            process.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            _out, err = process.communicate(timeout=30)
+            waited = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 130
+        assert "interrupted" in err and "Traceback" not in err
+        assert waited < 4, f"waited {waited:.1f}s for the request in flight"
+
     def test_a_finished_replay_sends_nothing_again(
         self, collector: Collector, tmp_path: Path
     ) -> None:
@@ -347,6 +374,18 @@ class TestPace:
                 os.close(child)
         assert process.returncode == 0
         assert re.search(r"\[[#.]+\] \d+/30 +\d+% +[\d.]+ msg/s [\d:-]+ left", shown), shown
+
+
+def _connected_to(port: int) -> bool:
+    """Whether some socket of this machine has an established connection to ``port``."""
+    wanted = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[2].endswith(wanted) and fields[3] == "01":  # ESTABLISHED
+                    return True
+    return False
 
 
 def _read_all(fd: int) -> str:
