@@ -60,10 +60,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print ``prog: error: message (did you mean ...?)`` and exit with status 2."""
-        hint = self._suggestion(message)
-        if hint.startswith("unknown command"):
-            message, hint = hint, ""
-        print_error(f"{self.prog}: error: {message}{hint}; see '{self.prog} --help'")
+        print_error(f"{self.prog}: error: {self._explained(message)}; see '{self.prog} --help'")
         raise SystemExit(2)
 
     def suggest_option(self, word: str) -> str | None:
@@ -73,17 +70,18 @@ class Parser(argparse.ArgumentParser):
         close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
         return close[0] if close else None
 
-    def _suggestion(self, message: str) -> str:
+    def _explained(self, message: str) -> str:
+        """argparse's ``message``, with the choice probably meant for an invalid one."""
         choice = re.search(r"invalid choice: '([^']*)'", message)
-        if choice and message.startswith("argument COMMAND:"):
-            names = [str(c) for action in self._actions for c in (action.choices or ())]
-            return (f"unknown command {choice.group(1)!r}{closest(choice.group(1), names)}; "
-                    f"the commands are {', '.join(names)}")
-        if choice:
-            choices = [c for action in self._actions for c in (action.choices or ())]
-            close = difflib.get_close_matches(choice.group(1), [str(c) for c in choices], n=1)
-            return f" (did you mean {close[0]}?)" if close else ""
-        return ""
+        if choice is None:
+            return message
+        word = choice.group(1)
+        names = [str(c) for action in self._actions for c in (action.choices or ())]
+        if message.startswith("argument COMMAND:"):
+            return f"unknown command {word!r}{closest(word, names)}; the commands are " + (
+                ", ".join(names)
+            )
+        return message + closest(word, names)
 
 
 def unknown_arguments_error(parser: Parser, extras: Sequence[str]) -> NoReturn:
