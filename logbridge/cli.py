@@ -24,6 +24,7 @@ __all__ = ["build_parser", "main"]
 
 _PROG = "logbridge"
 _DEFAULT_PORT = 8765
+_DEFAULT_MAX_EVENTS = 10_000  # the collector's own default, without importing it here
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +79,14 @@ def build_parser() -> Parser:
         "collect",
         help="run a local Segment-compatible batch receiver",
         description="Receive Segment batches on a local HTTP endpoint, check them against "
-        "the spec and print them, optionally injecting faults.",
+        "the spec and print them, optionally injecting faults. The debugger page at "
+        "http://HOST:PORT/ shows the events live; /events, /stats and DELETE /events are "
+        "its JSON API.",
+        epilog="examples:\n"
+        "  logbridge collect --open            watch events in the browser\n"
+        "  logbridge collect --write-key KEY   refuse other keys (401)\n"
+        "  logbridge collect --status 503 --status-count 3   fail the first 3 batches",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     collect.set_defaults(run=_collect)
     where = collect.add_argument_group("where")
@@ -94,6 +102,14 @@ def build_parser() -> Parser:
     what.add_argument("--output", metavar="FILE.jsonl", help="append each message as a JSON line")
     what.add_argument("--quiet", action="store_true", help="do not print a line per event")
     what.add_argument(
+        "--max-events",
+        type=int,
+        default=_DEFAULT_MAX_EVENTS,
+        metavar="N",
+        help="keep the last N events for the page and the API (default: %(default)s)",
+    )
+    what.add_argument("--open", action="store_true", help="open the debugger page in a browser")
+    what.add_argument(
         "--max-body-bytes",
         type=int,
         default=500_000,
@@ -106,6 +122,21 @@ def build_parser() -> Parser:
         default=32_768,
         metavar="N",
         help="messages over N bytes of JSON are invalid (default: %(default)s)",
+    )
+    oauth = collect.add_argument_group("oauth")
+    oauth.add_argument(
+        "--oauth-public-key",
+        metavar="PEM",
+        help="serve POST /token for client assertions signed with this key's private half, "
+        "and accept the bearer tokens it issues (needs logbridge[oauth])",
+    )
+    oauth.add_argument("--oauth-client-id", metavar="ID", help="accept only this client id")
+    oauth.add_argument(
+        "--oauth-token-lifetime",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="expires_in of the issued tokens (default: %(default)s)",
     )
     faults = collect.add_argument_group("faults")
     faults.add_argument(
@@ -204,6 +235,7 @@ def _collect(args: argparse.Namespace) -> int:
     """Run ``logbridge collect`` until SIGINT or SIGTERM; print a summary."""
     from logbridge.collector.faults import Faults
     from logbridge.collector.server import Collector, mask_key
+    from logbridge.collector.terminal import EventPrinter, summary_lines, wants_colour
 
     if not args.allow_remote and not _is_loopback(args.host):
         _say(
@@ -211,6 +243,9 @@ def _collect(args: argparse.Namespace) -> int:
             "(pass --allow-remote to do it anyway)",
             error=True,
         )
+        return 2
+    if args.max_events < 1:
+        _say("--max-events must be at least 1", error=True)
         return 2
     if args.status_count is not None and args.status is None:
         _say("--status-count needs --status", error=True)
@@ -228,20 +263,34 @@ def _collect(args: argparse.Namespace) -> int:
         if args.status_count is not None:
             fault_options["status_count"] = args.status_count
         faults = Faults(**fault_options)
+        oauth = None
+        if args.oauth_public_key:
+            from logbridge.collector.oauth import TokenIssuer
+
+            oauth = TokenIssuer(
+                args.oauth_public_key,
+                client_id=args.oauth_client_id,
+                token_lifetime=args.oauth_token_lifetime,
+            )
         collector = Collector(
             args.host,
             args.port,
             write_key=args.write_key,
             output=args.output,
-            echo=None if args.quiet else sys.stdout,
             faults=faults,
             max_body_bytes=args.max_body_bytes,
             max_message_bytes=args.max_message_bytes,
+            oauth=oauth,
+            max_events=args.max_events,
+            max_messages=args.max_events,
         )
     except ValueError as exc:
         _say(str(exc), error=True)
         return 2
 
+    colour = wants_colour(sys.stdout)
+    if not args.quiet:
+        collector.events.subscribe(EventPrinter(sys.stdout, colour=colour))
     previous = _install_handlers()
     try:
         try:
@@ -250,13 +299,22 @@ def _collect(args: argparse.Namespace) -> int:
             _say(f"cannot listen on {args.host}:{args.port}: {exc}", error=True)
             return 1
         _say(f"listening on {collector.endpoint}")
+        page = collector.url + "/"
+        _say(f"debugger page: {page} (keeps the last {args.max_events:,} events)")
         if args.write_key:
             _say(f"write key required: {mask_key(args.write_key)}")
+        if oauth is not None:
+            _say(f"OAuth tokens at {collector.url}/token (oauth_auth_server={collector.url})")
         if faults.active:
             _say(f"faults: {faults.describe()}")
         if args.output:
             _say(f"appending messages to {args.output}")
         _say("press Ctrl-C to stop")
+        if args.open:
+            import webbrowser
+
+            if not webbrowser.open(page):
+                _say(f"no browser found: open {page} yourself", error=True)
         try:
             while True:
                 time.sleep(3600)
@@ -272,6 +330,7 @@ def _collect(args: argparse.Namespace) -> int:
         f"duplicates {stats['duplicates']}, invalid {stats['invalid']}, "
         f"requests {stats['requests']}, faults {faulted}"
     )
+    print("\n".join(summary_lines(collector.events.summary(), stats, colour=colour)), flush=True)
     return 0
 
 

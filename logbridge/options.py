@@ -187,13 +187,14 @@ def _require_key(options: Options) -> None:
     preset = options.preset
     if options.disabled or preset is None or not preset.needs_key:
         return
-    if options.write_key or options.oauth_client_id:
+    if options.write_key:
         return
     url = options.endpoint or ""
     if is_loopback(url):
         return
+    also = " (with OAuth too: it travels in the body)" if options.oauth_client_id else ""
     raise ConfigurationError(
-        f"write_key is required to send to {url}: pass write_key=... or set "
+        f"write_key is required to send to {url}{also}: pass write_key=... or set "
         "LOGBRIDGE_WRITE_KEY (or disabled=True / LOGBRIDGE_DISABLED=1 to send nothing)"
     )
 

@@ -6,7 +6,9 @@
 Modules: ``server`` (the :class:`Collector` lifecycle), ``http_server`` and ``handler``
 (the HTTP plumbing), ``body`` and ``batch`` (reading, decoding, authenticating and sorting
 a batch), ``recorder`` (what was received), ``echo`` (readable lines), ``faults`` and
-``validate``.
+``validate``; for the debugger, ``events`` (the last N events), ``problems`` (the rule
+behind each validation problem), ``debugger`` (the page and its JSON API) and
+``terminal`` (what ``logbridge collect`` prints).
 """
 
 from __future__ import annotations

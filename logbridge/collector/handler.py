@@ -1,7 +1,9 @@
-"""The collector's HTTP request handler: batches, stats, messages and health.
+"""The collector's HTTP request handler: batches, stats, messages, health and the debugger.
 
 Each batch request is read, checked (size, auth, spec) and handed to the :class:`Recorder`
-in one piece; faults from the :class:`FaultInjector` are injected before it is parsed.
+and the debugger's :class:`EventLog` in one piece; faults from the :class:`FaultInjector`
+are injected before it is parsed. The debugger's paths are answered by
+:mod:`logbridge.collector.debugger`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from logbridge.collector import debugger
 from logbridge.collector.batch import basic_user, open_batch, sort_messages
 from logbridge.collector.body import Reject, read_body, wire_limit
+from logbridge.collector.events import DEFAULT_MAX_EVENTS, EventLog
 from logbridge.collector.faults import FaultInjector, FaultKind, Faults
+from logbridge.collector.oauth import TOKEN_PATH, TokenIssuer, bearer_token
 from logbridge.collector.recorder import Recorder, RequestRecord, compact_json
 
 if TYPE_CHECKING:
@@ -38,14 +43,24 @@ class Service:
         faults: Faults,
         max_body_bytes: int,
         max_message_bytes: int,
+        oauth: TokenIssuer | None = None,
+        *,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_messages: int | None = None,
     ) -> None:
         """Bundle what the handlers need."""
         self.write_key = write_key
+        self.oauth = oauth
         self.injector = FaultInjector(faults)
         self.max_body_bytes = max_body_bytes
         self.max_message_bytes = max_message_bytes
-        self.recorder = Recorder()
+        self.recorder = Recorder(max_messages)
+        self.events = EventLog(max_events)
         self.stopping = threading.Event()
+
+    def stats(self) -> dict[str, Any]:
+        """What ``/stats`` answers: the recorder's counts and the debugger's."""
+        return {**self.recorder.stats(), **self.events.stats()}
 
 
 def _is_batch_path(path: str) -> bool:
@@ -57,7 +72,7 @@ def _allowed_methods(path: str) -> str | None:
     """The ``Allow`` header value for a known ``path``; None for an unknown one."""
     if _is_batch_path(path):
         return "POST"
-    return "GET, HEAD" if path in _INFO_PATHS else None
+    return "GET, HEAD" if path in _INFO_PATHS else debugger.allowed_methods(path)
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -82,19 +97,25 @@ class RequestHandler(BaseHTTPRequestHandler):
         path = self._path()
         if _is_batch_path(path):
             self._batch(path)
+        elif path == TOKEN_PATH and self.server.service.oauth is not None:
+            self._token(self.server.service.oauth)
         else:
             self._refuse(path)
 
     def do_GET(self) -> None:
-        """Serve ``/health``, ``/stats`` and ``/messages``."""
+        """Serve ``/health``, ``/stats``, ``/messages`` and the debugger."""
         path = self._path()
         recorder = self.server.service.recorder
         if path == "/health":
             self._reply(200, {"ok": True})
+        elif path in ("/stats", "/messages") and not debugger.host_allowed(self):
+            self._reply_error(403, "unexpected Host header")  # a rebound DNS name
         elif path == "/stats":
-            self._reply(200, recorder.stats())
+            self._reply(200, self.server.service.stats())
         elif path == "/messages":
             self._reply(200, recorder.messages())
+        elif debugger.handles(path):
+            debugger.serve(self, path, urlsplit(self.path).query)
         else:
             self._refuse(path)
 
@@ -104,7 +125,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         """Refuse any other method: 405 on known paths, 404 elsewhere."""
         self._refuse(self._path())
 
-    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _other
+    def do_DELETE(self) -> None:
+        """Clear the debugger's events (``DELETE /events``); refuse other paths."""
+        path = self._path()
+        if debugger.handles(path):
+            debugger.serve(self, path, "")
+        else:
+            self._refuse(path)
+
+    do_PUT = do_PATCH = do_OPTIONS = _other
 
     # -- batches
 
@@ -125,6 +154,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault is not None:
             self._inject(path, fault, len(wire))
             return
+        token = bearer_token(self.headers.get("Authorization"))
+        if token is not None:  # OAuth: the token, then the body's writeKey (if one is set)
+            problem = service.oauth.check(token) if service.oauth else "no token endpoint here"
+            if problem is not None:
+                self._reject(path, Reject(401, problem), body_bytes=len(wire))
+                return
         try:
             body = open_batch(
                 wire,
@@ -143,7 +178,27 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
         record = self._make_record(path, 200, len(wire), len(batch))
         recorder.record_batch(record, messages, invalid, lines)
+        service.events.add_batch(record, wire, batch, invalid)
         self._reply(200, {"success": True})
+
+    def _token(self, issuer: TokenIssuer) -> None:
+        """Answer ``POST /token``: a bearer token for a good client assertion."""
+        try:
+            body = read_body(self.rfile, self.headers, 64 * 1024)
+        except Reject as reject:
+            self._reject(TOKEN_PATH, reject, body_bytes=reject.body_bytes)
+            return
+        # The aud the client signed is the auth server it was given: this collector's URL.
+        address, port = self.server.server_address[:2]
+        address = address if isinstance(address, str) else address.decode()
+        name = f"[{address}]" if ":" in address else address
+        audiences = [f"http://{name}:{port}"]
+        host = self.headers.get("Host")
+        if host:
+            audiences.append(f"http://{host}")
+        status, payload, headers = issuer.answer(body, self.headers.get("Content-Type"), audiences)
+        self._record_request(TOKEN_PATH, status, len(body))
+        self._reply(status, payload, headers)
 
     def _inject(self, path: str, fault: FaultKind, body_bytes: int) -> None:
         """Answer a request hit by ``fault``: an error status, or a reset connection."""
@@ -246,14 +301,27 @@ class RequestHandler(BaseHTTPRequestHandler):
     ) -> None:
         """Send ``payload`` as a JSON response (no body for HEAD)."""
         body = compact_json(payload).encode("utf-8")
+        self.send_payload(status, "application/json", body, headers)
+
+    def send_payload(
+        self, status: int, content_type: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``body`` as a response of ``content_type`` (no body for HEAD)."""
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, on the token endpoint's clock when it has one (tests move it)."""
+        oauth = self.server.service.oauth
+        if timestamp is None and oauth is not None:
+            timestamp = oauth.clock()
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: the collector reports through its echo stream, not stderr."""

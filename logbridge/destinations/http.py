@@ -237,11 +237,17 @@ class HttpDestination:
         if self._own_session:
             self._session = requests.Session()
             self._session.trust_env = False
+        reset_auth = getattr(self.auth, "reset_after_fork", None)  # OAuth's token session
+        if reset_auth is not None:
+            reset_auth()
 
     def close(self) -> None:
         """Close the connections of a session this destination made itself."""
         if self._own_session:
             self._session.close()
+        close_auth = getattr(self.auth, "close", None)
+        if close_auth is not None:
+            close_auth()
 
 
 def outcome_for_status(status: int, headers: Mapping[str, str], text: str) -> Outcome:
