@@ -179,10 +179,8 @@ def build_parser() -> Parser:
     add_send(commands)
     add_check(commands)
     add_replay(commands)
-    for name, command in commands.choices.items():
+    for command in commands.choices.values():
         command.set_defaults(command_parser=command)
-        if command.epilog is None and name in _COMMAND_EXAMPLES:
-            command.epilog = _COMMAND_EXAMPLES[name]
     return parser
 
 
@@ -195,17 +193,6 @@ examples:
 
 'logbridge COMMAND --help' tells more about each command.
 """
-
-_COMMAND_EXAMPLES = {
-    "collect": """\
-examples:
-  logbridge collect                          listen on http://127.0.0.1:8765/v1/batch
-  logbridge collect --write-key secret       answer 401 to any other key
-  logbridge collect --output events.jsonl    keep every message as a JSON line
-  logbridge collect --fail-rate 0.2 --latency 1 --seed 7   a flaky, slow endpoint
-""",
-}
-
 
 def _is_loopback(host: str) -> bool:
     """Whether ``host`` names a loopback address (no DNS lookup is made)."""
