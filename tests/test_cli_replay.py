@@ -286,6 +286,27 @@ class TestInputs:
         got = {m["messageId"]: m["timestamp"] for m in collector.messages}
         assert got == {w["messageId"]: w["timestamp"] for w in written if "messageId" in w}
 
+    def test_jsonl_destination_archive(self, collector: Collector, tmp_path: Path) -> None:
+        """What the jsonl destination wrote through logging is replayed, ids and times kept."""
+        archive = tmp_path / "events.jsonl"
+        handler = logbridge.AnalyticsHandler(destination="jsonl", jsonl_path=str(archive))
+        log = logging.getLogger("analytics.jsonl.test")
+        log.propagate, log.level = False, logging.INFO
+        log.addHandler(handler)
+        try:
+            for i in range(5):
+                log.info("Page Viewed", extra={"anonymous_id": f"a{i}"})
+            assert handler.flush(timeout=10)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        written = [json.loads(line) for line in archive.read_text().splitlines()]
+        assert len(written) == 5
+        result = replay(str(archive), "--endpoint", collector.endpoint)
+        assert result.returncode == 0, result.stderr
+        got = [(m["messageId"], m["timestamp"]) for m in collector.messages]
+        assert got == [(w["messageId"], w["timestamp"]) for w in written]
+
     def test_spool(self, collector: Collector, tmp_path: Path) -> None:
         """A spool's rows are replayed in order and left in the spool (read only)."""
         path = tmp_path / "spool.db"

@@ -11,7 +11,9 @@ import pytest
 
 from logbridge.collector import Collector
 from logbridge.collector.faults import Faults
+from logbridge.collector.oauth import TokenIssuer
 from tests.cli_support import closed_port, one_line, run_cli
+from tests.oauth_support import CLIENT_ID, KEY_ID, key_pair, leaks
 
 TYPE_ARGS = {
     "track": ("--event", "Test"),
@@ -120,6 +122,33 @@ class TestEveryDestination:
                          "--destination", "rudderstack", "--write-key", "k")
         assert result.returncode == 2
         assert "needs --data-plane-url" in one_line(result.stderr)
+
+    def test_jsonl_sink(self, tmp_path: Path) -> None:
+        """--destination jsonl appends the message to --option jsonl_path=FILE."""
+        path = tmp_path / "events.jsonl"
+        result = run_cli("send", "group", "--user-id", "u1", "--group-id", "acme",
+                         "--destination", "jsonl", "--option", f"jsonl_path={path}")
+        assert result.returncode == 0, result.stderr
+        assert "delivered to the jsonl destination" in result.stdout
+        [line] = path.read_text().splitlines()
+        assert json.loads(line)["groupId"] == "acme"
+
+    def test_segment_with_oauth(self, collector_factory: Any, tmp_path: Path) -> None:
+        """OAuth 2 options (--option oauth_*): a token is fetched, the message delivered."""
+        pair = key_pair()
+        target: Collector = collector_factory(
+            oauth=TokenIssuer(pair.public_pem, client_id=CLIENT_ID, key_id=KEY_ID)
+        )
+        private, _ = pair.write(tmp_path)
+        result = run_cli(
+            "send", "track", "--user-id", "u1", "--event", "Signed", "--endpoint",
+            target.endpoint, "--option", f"oauth_client_id={CLIENT_ID}",
+            "--option", f"oauth_client_key={private}", "--option", f"oauth_key_id={KEY_ID}",
+            "--option", f"oauth_auth_server={target.url}",
+        )
+        assert result.returncode == 0, result.stderr
+        assert [m["event"] for m in target.messages] == ["Signed"]
+        assert not leaks(result.stdout + result.stderr, pair.private_pem)
 
     def test_a_users_destination_class(self, tmp_path: Path) -> None:
         """--destination pkg.Class: a user's Destination, imported and sent to."""
