@@ -14,6 +14,7 @@ from typing import Any
 
 from ._cli_common import CommandError, flag_words
 from .destinations.base import Destination, Outcome
+from .destinations.oauth import TokenError
 from .destinations.registry import build_destination
 from .encoding import Encoder
 from .errors import ConfigurationError, DeliveryError, InvalidEvent
@@ -134,6 +135,8 @@ def describe(answer: Answer, url: str) -> str:
             return "refused: " + "; ".join(sorted(set(refused.values())))
         return "delivered"
     status = error.status
+    if isinstance(error, TokenError):  # OAuth: the token endpoint, not the service, said no
+        return f"no OAuth token: {error.reason}" + (f" (HTTP {status})" if status else "")
     if status is None:
         return f"could not connect to {url}: {_connection_problem(error.reason)}"
     if status == 401:

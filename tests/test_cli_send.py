@@ -13,7 +13,7 @@ from logbridge.collector import Collector
 from logbridge.collector.faults import Faults
 from logbridge.collector.oauth import TokenIssuer
 from tests.cli_support import closed_port, one_line, run_cli
-from tests.oauth_support import CLIENT_ID, KEY_ID, key_pair, leaks
+from tests.oauth_support import CLIENT_ID, KEY_ID, key_pair, leaks, new_key_pair
 
 TYPE_ARGS = {
     "track": ("--event", "Test"),
@@ -149,6 +149,27 @@ class TestEveryDestination:
         assert result.returncode == 0, result.stderr
         assert [m["event"] for m in target.messages] == ["Signed"]
         assert not leaks(result.stdout + result.stderr, pair.private_pem)
+
+    def test_oauth_with_a_key_the_server_does_not_trust(
+        self, collector_factory: Any, tmp_path: Path
+    ) -> None:
+        """A refused assertion is said as the token endpoint's answer, not a write key's."""
+        target: Collector = collector_factory(
+            oauth=TokenIssuer(key_pair().public_pem, client_id=CLIENT_ID, key_id=KEY_ID)
+        )
+        stranger = new_key_pair()
+        private, _ = stranger.write(tmp_path)
+        result = run_cli(
+            "send", "track", "--user-id", "u1", "--event", "Signed", "--endpoint",
+            target.endpoint, "--option", f"oauth_client_id={CLIENT_ID}",
+            "--option", f"oauth_client_key={private}", "--option", f"oauth_key_id={KEY_ID}",
+            "--option", f"oauth_auth_server={target.url}",
+        )
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert "no OAuth token: " in line and "signature does not verify" in line
+        assert "write key" not in line
+        assert not leaks(result.stdout + result.stderr, stranger.private_pem)
 
     def test_a_users_destination_class(self, tmp_path: Path) -> None:
         """--destination pkg.Class: a user's Destination, imported and sent to."""
