@@ -69,6 +69,10 @@ def run_send(args: argparse.Namespace) -> int:
     """Run ``logbridge send``: 0 when delivered, 1 when not, 2 for a usage mistake."""
     fields = _fields(args)
     target = Target(handler_kwargs(args, config_options(args)))
+    if target.options.disabled:
+        where = target.options.sources.get("disabled", "config")
+        say("send", f"note: disabled is set ({where}): the handler would send nothing; "
+                    "sending anyway, as asked")
     try:
         message_id, answer = send_message(target, args.type, fields)
     finally:
