@@ -1,7 +1,7 @@
 """What every ``logbridge`` command shares: the parser, one-line errors, the handler's flags.
 
 Only the command line imports this module (``import logbridge`` does not), and it
-imports nothing outside the standard library.
+imports nothing outside the standard library and logbridge.
 """
 
 from __future__ import annotations
@@ -238,8 +238,15 @@ def flag_words(message: str) -> str:
     for flag, option in FLAG_OPTIONS.items():
         message = re.sub(rf"\b{option}=\.\.\.", f"{flag} ...", message)
         message = re.sub(rf"(?<![-\w]){option}\b", flag, message)
-    # An option without a flag of its own is given with --option NAME=VALUE.
-    message = re.sub(r"(?<![-\w])([a-z][a-z_]*)=\.\.\.", r"--option \1=...", message)
+    # An option without a flag of its own is given with --option NAME=VALUE; names with
+    # an underscore are unmistakable (``min_id_length``), other words stay words.
+    from .options import OPTION_NAMES
+
+    def as_option(found: re.Match[str]) -> str:
+        name = found.group(1)
+        return f"--option {found.group(0)}" if name in OPTION_NAMES else found.group(0)
+
+    message = re.sub(r"(?<![-\w])([a-z]+_[a-z_]+)(=\S+)?(?![\w])", as_option, message)
     # The way to turn a handler off means nothing to a command that is asked to send.
     return re.sub(r" \(or disabled=True[^)]*\)", "", message)
 

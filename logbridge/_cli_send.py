@@ -13,6 +13,7 @@ from ._cli_common import (
     Parser,
     add_handler_flags,
     config_options,
+    flag_words,
     handler_kwargs,
     parse_json_object,
     say,
@@ -97,7 +98,9 @@ def send_message(target: Target, kind: str, fields: dict[str, Any]) -> tuple[str
         )
         items = target.items(message)
     except InvalidEvent as exc:
-        raise CommandError(f"not a valid {kind} message: {_in_flags(exc.reason)}") from None
+        raise CommandError(
+            f"not a valid {kind} message: {flag_words(_in_flags(exc.reason))}"
+        ) from None
     return str(message["messageId"]), target.send(items)
 
 
