@@ -10,6 +10,7 @@ was given and does nothing else.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import importlib
 import json
@@ -214,6 +215,11 @@ def _configure(source: str, defaults: Mapping[str, str]) -> str:
         return "dictConfig (JSON)"
     try:
         logging.config.fileConfig(source, defaults=dict(defaults))
+    except configparser.InterpolationMissingOptionError as exc:
+        raise CommandError(
+            f"{source}: %({exc.reference})s in [{exc.section}] has no value: give it with "
+            f"--define {exc.reference}=VALUE (fileConfig's defaults)"
+        ) from None
     except Exception as exc:
         raise CommandError(f"{source}: fileConfig failed: {_reasons(exc)}") from None
     return "fileConfig"
