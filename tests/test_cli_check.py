@@ -89,20 +89,6 @@ class TestGoodConfig:
         assert "ini-secret" not in result.stdout
         assert collector.requests == []
 
-    def test_ini_default_without_a_value(self, tmp_path: Path) -> None:
-        """A %(name)s fileConfig cannot fill is named, with the --define that fills it."""
-        path = tmp_path / "logging.ini"
-        path.write_text(
-            "[loggers]\nkeys=root\n[handlers]\nkeys=analytics\n[formatters]\nkeys=\n"
-            "[logger_root]\nlevel=INFO\nhandlers=analytics\n"
-            "[handler_analytics]\nclass=logbridge.AnalyticsHandler\nargs=()\n"
-            "kwargs={'write_key': '%(write_key)s'}\n"
-        )
-        result = run_cli("check", str(path))
-        assert result.returncode == 1
-        assert "%(write_key)s in [handler_analytics] has no value: give it with --define " \
-               "write_key=VALUE" in one_line(result.stderr)
-
     def test_yaml_dict_config(self, collector: Collector, tmp_path: Path) -> None:
         """A .yaml dictConfig is read with PyYAML (installed with the cli extra)."""
         path = tmp_path / "logging.yaml"
@@ -212,6 +198,20 @@ class TestBrokenConfig:
         for text in expected:
             assert text in problems
         assert collector.requests == []
+
+    def test_ini_default_without_a_value(self, tmp_path: Path) -> None:
+        """A %(name)s fileConfig cannot fill is named, with the --define that fills it."""
+        path = tmp_path / "logging.ini"
+        path.write_text(
+            "[loggers]\nkeys=root\n[handlers]\nkeys=analytics\n[formatters]\nkeys=\n"
+            "[logger_root]\nlevel=INFO\nhandlers=analytics\n"
+            "[handler_analytics]\nclass=logbridge.AnalyticsHandler\nargs=()\n"
+            "kwargs={'write_key': '%(write_key)s'}\n"
+        )
+        result = run_cli("check", str(path))
+        assert result.returncode == 1
+        assert "%(write_key)s in [handler_analytics] has no value: give it with --define " \
+               "write_key=VALUE" in one_line(result.stderr)
 
     def test_a_config_that_does_not_load(self, tmp_path: Path) -> None:
         """dictConfig's own failure is one line, exit code 1 (a finding, not a usage error)."""
