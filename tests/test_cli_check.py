@@ -11,7 +11,7 @@ from typing import Any
 
 from logbridge.collector import Collector
 from tests.cli_support import one_line, run_cli
-from tests.support import run_python
+from tests.support import ROOT, run_python
 
 
 def dict_config(endpoint: str, tmp_path: Path, **handler: Any) -> dict[str, Any]:
@@ -88,6 +88,12 @@ class TestGoodConfig:
         assert rows(result.stdout)["write_key"] == ("*** (set, redacted)", "config")
         assert "ini-secret" not in result.stdout
         assert collector.requests == []
+
+    def test_the_shipped_example_ini(self) -> None:
+        """``logging.example.ini`` checks clean with its write key given as its comment says."""
+        result = run_cli("check", str(ROOT / "logging.example.ini"), "--define", "write_key=k")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "handler 'analytics' (logbridge.AnalyticsHandler) on 'analytics'" in result.stdout
 
     def test_yaml_dict_config(self, collector: Collector, tmp_path: Path) -> None:
         """A .yaml dictConfig is read with PyYAML (installed with the cli extra)."""
