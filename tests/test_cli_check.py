@@ -59,6 +59,20 @@ class TestGoodConfig:
         assert not (tmp_path / "spool.db").exists(), "no spool was opened"
         assert not (tmp_path / "dead.jsonl").exists(), "no dead letter was opened"
 
+    def test_no_thread_is_started(self, collector: Collector, tmp_path: Path) -> None:
+        """After check, the process runs one thread: no listener or sender was started."""
+        path = tmp_path / "logging.json"
+        path.write_text(json.dumps(dict_config(collector.endpoint, tmp_path)))
+        result = run_python(f"""
+            import sys, threading
+            from logbridge.cli import main
+            code = main(["check", {str(path)!r}])
+            print("threads:", [t.name for t in threading.enumerate()])
+            sys.exit(code)
+        """)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "threads: ['MainThread']" in result.stdout
+
     def test_ini_file_config_with_defaults(self, collector: Collector, tmp_path: Path) -> None:
         """An .ini goes through fileConfig, --define filling its %(name)s defaults."""
         path = tmp_path / "logging.ini"
