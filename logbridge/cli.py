@@ -176,6 +176,24 @@ def build_parser() -> Parser:
         help="refuse connections for S seconds after starting",
     )
     faults.add_argument("--seed", type=int, metavar="N", help="seed for the random faults")
+    faults.add_argument(
+        "--throttle-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Amplitude: answer 429 throttling this user or device id (repeatable)",
+    )
+    faults.add_argument(
+        "--throttle-count", type=int, default=1, metavar="N",
+        help="how many requests --throttle-id throttles (default: %(default)s)",
+    )
+    faults.add_argument(
+        "--over-quota-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Amplitude: answer 429 exceeded_daily_quota for this id (repeatable)",
+    )
     add_send(commands)
     add_check(commands)
     add_replay(commands)
@@ -246,6 +264,9 @@ def _collect(args: argparse.Namespace) -> int:
             "reset_rate": args.reset_rate,
             "down_for": args.down_for,
             "seed": args.seed,
+            "throttle_ids": frozenset(args.throttle_id),
+            "throttle_count": args.throttle_count,
+            "over_quota_ids": frozenset(args.over_quota_id),
         }
         if args.status_count is not None:
             fault_options["status_count"] = args.status_count
@@ -286,6 +307,7 @@ def _collect(args: argparse.Namespace) -> int:
             _say(f"cannot listen on {args.host}:{args.port}: {exc}", error=True)
             return 1
         _say(f"listening on {collector.endpoint}")
+        _say(f"Amplitude: {collector.url}/2/httpapi, /batch and /usermap")
         page = collector.url + "/"
         _say(f"debugger page: {page} (keeps the last {args.max_events:,} events)")
         if args.write_key:
@@ -312,10 +334,16 @@ def _collect(args: argparse.Namespace) -> int:
         collector.stop()
     stats = collector.stats()
     faulted = sum(stats["faults"].values())
+    amplitude = stats["amplitude"]
+    received_amplitude = (
+        f", amplitude events {amplitude['events']}, usermaps {amplitude['usermaps']}"
+        if amplitude["events"] or amplitude["usermaps"]
+        else ""
+    )
     _say(
         f"stopped: received {stats['received']}, unique {stats['unique']}, "
         f"duplicates {stats['duplicates']}, invalid {stats['invalid']}, "
-        f"requests {stats['requests']}, faults {faulted}"
+        f"requests {stats['requests']}, faults {faulted}{received_amplitude}"
     )
     print("\n".join(summary_lines(collector.events.summary(), stats, colour=colour)), flush=True)
     return 0

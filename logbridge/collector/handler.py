@@ -9,6 +9,7 @@ are injected before it is parsed. The debugger's paths are answered by
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import struct
 import threading
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from logbridge.collector import debugger
+from logbridge.collector import amplitude, debugger
 from logbridge.collector.batch import basic_user, open_batch, sort_messages
 from logbridge.collector.body import Reject, read_body, wire_limit
 from logbridge.collector.events import DEFAULT_MAX_EVENTS, EventLog
@@ -64,8 +65,8 @@ class Service:
 
 
 def _is_batch_path(path: str) -> bool:
-    """Whether ``path`` is a batch endpoint (``.../v1/batch`` or ``.../batch``)."""
-    return path.endswith("/batch")
+    """Whether ``path`` takes batches: ``.../v1/batch``, ``.../batch`` or Amplitude's paths."""
+    return path.endswith("/batch") or path in amplitude.AMPLITUDE_PATHS
 
 
 def _allowed_methods(path: str) -> str | None:
@@ -146,11 +147,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         encoding = (self.headers.get("Content-Encoding") or "").strip().lower() or None
         try:
-            wire = read_body(self.rfile, self.headers, wire_limit(service.max_body_bytes, encoding))
+            limit = amplitude.body_limit(path, service.max_body_bytes)
+            wire = read_body(self.rfile, self.headers, wire_limit(limit, encoding))
         except Reject as reject:
             self._reject(path, reject, body_bytes=reject.body_bytes)
             return
         fault = service.injector.decide()
+        request = amplitude.parse(path, wire, encoding, urlsplit(self.path).query)
+        if request is not None and fault != "reset":
+            self._amplitude(path, request, fault, wire)
+            return
         if fault is not None:
             self._inject(path, fault, len(wire))
             return
@@ -180,6 +186,24 @@ class RequestHandler(BaseHTTPRequestHandler):
         recorder.record_batch(record, messages, invalid, lines)
         service.events.add_batch(record, wire, batch, invalid)
         self._reply(200, {"success": True})
+
+    def _amplitude(
+        self, path: str, request: amplitude.Request, fault: FaultKind | None, wire: bytes
+    ) -> None:
+        """Answer an Amplitude request (see :mod:`logbridge.collector.amplitude`)."""
+        service = self.server.service
+        answer = amplitude.answer(request, service.write_key, service.injector, fault)
+        record = self._make_record(path, answer.status, len(wire), len(answer.events), fault=fault)
+        recorder = service.recorder
+        lines = amplitude.echo_lines(answer) if recorder.echoing else []
+        record = dataclasses.replace(record, format="amplitude")
+        recorder.record_amplitude(record, answer.events, answer.mappings, lines)
+        shown, invalid = amplitude.debugger_events(request, answer)
+        if shown:
+            service.events.add_batch(record, wire, shown, invalid)
+        retry_after = service.injector.retry_after(answer.status) if fault else None
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        self._reply(answer.status, answer.payload, headers)
 
     def _token(self, issuer: TokenIssuer) -> None:
         """Answer ``POST /token``: a bearer token for a good client assertion."""
@@ -247,7 +271,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             headers["WWW-Authenticate"] = 'Basic realm="logbridge collect"'
         if reject.close:
             headers["Connection"] = "close"
-        self._reply_error(reject.status, reject.message, headers)
+        if path in amplitude.OWN_PATHS:
+            self._reply(reject.status, amplitude.error_body(reject.status, reject.message), headers)
+        else:
+            self._reply_error(reject.status, reject.message, headers)
 
     # -- records and answers
 

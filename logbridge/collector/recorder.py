@@ -38,6 +38,8 @@ class RequestRecord:
     headers: dict[str, str] = field(hash=False)  # Authorization masked
     method: str = "POST"
     fault: FaultKind | None = None
+    #: The wire format of the request: "segment" or "amplitude".
+    format: str = "segment"
 
 
 class Recorder:
@@ -69,6 +71,10 @@ class Recorder:
         self._without_id = 0
         self._batches = 0
         self._faults: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        self._amplitude_events: deque[dict[str, Any]] = deque(maxlen=self._max)
+        self._usermaps: deque[dict[str, Any]] = deque(maxlen=self._max)
+        self._amplitude_count = self._usermap_count = 0
+        self._insert_ids: dict[str, int] = {}
 
     # -- sinks
 
@@ -126,6 +132,29 @@ class Recorder:
             self._write(messages, lines)
             self._cond.notify_all()
 
+    def record_amplitude(
+        self,
+        record: RequestRecord,
+        events: list[dict[str, Any]],
+        mappings: list[dict[str, Any]],
+        lines: list[str],
+    ) -> None:
+        """Record an Amplitude request with what it ingested: events, or User Mappings."""
+        with self._cond:
+            self._count_request(record)
+            if record.fault is not None:
+                self._faults[record.fault] += 1
+            self._amplitude_events.extend(events)
+            self._amplitude_count += len(events)
+            self._usermap_count += len(mappings)
+            self._usermaps.extend(mappings)
+            for event in events:
+                insert_id = event.get("insert_id")
+                if isinstance(insert_id, str):
+                    self._insert_ids[insert_id] = self._insert_ids.get(insert_id, 0) + 1
+            self._write(events, lines)
+            self._cond.notify_all()
+
     def _count_request(self, record: RequestRecord) -> None:
         """Keep and count one request, by its status (the lock is held)."""
         self._requests.append(record)
@@ -168,6 +197,23 @@ class Recorder:
         with self._cond:
             return list(self._requests)
 
+    def amplitude_events(self) -> list[dict[str, Any]]:
+        """A copy of every Amplitude event ingested, in arrival order."""
+        with self._cond:
+            return list(self._amplitude_events)
+
+    def usermaps(self) -> list[dict[str, Any]]:
+        """A copy of every User Mapping received (``{user_id, global_user_id}``)."""
+        with self._cond:
+            return list(self._usermaps)
+
+    def wait_for_amplitude(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` Amplitude events and mappings arrived; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._amplitude_count + self._usermap_count >= count, timeout
+            )
+
     def wait_for_messages(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` messages arrived; False if ``timeout`` ran out first."""
         with self._cond:
@@ -193,4 +239,9 @@ class Recorder:
                 "batches": self._batches,
                 "faults": dict(self._faults),
                 "by_message_id": dict(self._repeated),
+                "amplitude": {
+                    "events": self._amplitude_count,
+                    "unique": len(self._insert_ids),
+                    "usermaps": self._usermap_count,
+                },
             }

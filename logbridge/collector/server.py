@@ -252,6 +252,20 @@ class Collector:
         return self._recorder.messages()
 
     @property
+    def amplitude_events(self) -> list[dict[str, Any]]:
+        """Every Amplitude event ingested (``/2/httpapi``, ``/batch``), in arrival order."""
+        return self._recorder.amplitude_events()
+
+    @property
+    def usermaps(self) -> list[dict[str, Any]]:
+        """Every Amplitude User Mapping received on ``/usermap``."""
+        return self._recorder.usermaps()
+
+    def wait_for_amplitude(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` Amplitude events and mappings arrived; False on timeout."""
+        return self._recorder.wait_for_amplitude(count, timeout)
+
+    @property
     def invalid(self) -> list[tuple[Any, list[str]]]:
         """Each invalid message with its problems, in arrival order."""
         return self._recorder.invalid()
