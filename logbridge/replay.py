@@ -199,6 +199,16 @@ class Replayer:
         if not self._wait_for_rate(len(items)):
             self.summary.left += len(items)
             return
+        self._attempt(items, keys)
+
+    def _attempt(self, items: list[bytes], keys: list[str]) -> None:
+        """Send ``items`` until each is delivered, failed, or left (out of time, stopped).
+
+        The answer is read message by message: refused items fail with their reason;
+        deferred ones (a throttled user) wait the time they were given, after the rest
+        is settled; the rest is delivered, or retried as the error says (at once when
+        the request shrank, else after a backoff).
+        """
         failures = 0
         first_failure = 0.0
         while True:
@@ -210,26 +220,27 @@ class Replayer:
             refused, deferred, error = answer.refused, answer.deferred, answer.error
             if refused:
                 self._refuse(items, refused, answer)
-            if error is None:
-                settled = [i for i in range(len(items)) if i not in refused and i not in deferred]
-                self._acknowledge([items[i] for i in settled], [keys[i] for i in settled])
-                if not deferred:
-                    return
-                # Held back by the service (a throttled user): those alone, a little later.
-                items = [items[i] for i in sorted(deferred)]
-                keys = [keys[i] for i in sorted(deferred)]
+            rest = [i for i in range(len(items)) if i not in refused and i not in deferred]
+            if deferred:
+                if rest and error is None:
+                    self._acknowledge([items[i] for i in rest], [keys[i] for i in rest])
+                elif rest:
+                    self._attempt([items[i] for i in rest], [keys[i] for i in rest])
+                held = sorted(deferred)
+                items, keys = [items[i] for i in held], [keys[i] for i in held]
                 if not self._pause(max(deferred.values()), items, answer):
                     return
                 continue
-            if refused:
-                keys = [key for i, key in enumerate(keys) if i not in refused]
-                items = [item for i, item in enumerate(items) if i not in refused]
-                if not items:
-                    return
+            items, keys = [items[i] for i in rest], [keys[i] for i in rest]
+            if not items:
+                return
+            if error is None:
+                self._acknowledge(items, keys)
+                return
             if error.status == 413 and len(items) > 1:
                 half = len(items) // 2
-                self._deliver(items[:half], keys[:half])
-                self._deliver(items[half:], keys[half:])
+                self._attempt(items[:half], keys[:half])
+                self._attempt(items[half:], keys[half:])
                 return
             now = time.monotonic()
             failures += 1
@@ -237,6 +248,8 @@ class Replayer:
             if not error.retryable or self.retry.gives_up(failures, first_failure, now):
                 self._fail(items, answer)
                 return
+            if refused:
+                continue  # the request shrank: it is another request, tried at once
             delay = self.retry.delay(failures - 1, answer.retry_after, rng=self._rng)
             if not self._pause(delay, items, answer):
                 return

@@ -464,6 +464,27 @@ class Picky:
 class TestMessageByMessage:
     """A destination's answer message by message: refused ones fail, deferred ones wait."""
 
+    def test_amplitude_refuses_a_user_over_quota(
+        self, collector_factory: Any, tmp_path: Path
+    ) -> None:
+        """Replayed to Amplitude: the over-quota user's event fails with Amplitude's reason,
+        the others are delivered with their insert_id (the messageId)."""
+        target: Collector = collector_factory(faults=Faults(over_quota_ids=["user-spam"]))
+        letter = tmp_path / "dead.jsonl"
+        users = ["user-0001", "user-spam", "user-0002"]
+        letter.write_text("".join(
+            json.dumps({"message": message(f"q-{i}", userId=user)}) + "\n"
+            for i, user in enumerate(users)
+        ))
+        result = replay(str(letter), "--destination", "amplitude", "--endpoint", target.url,
+                        "--write-key", "amp-key")
+        assert result.returncode == 1
+        assert "delivered 2 of 3 messages" in result.stdout
+        assert "1 not delivered (refused: Amplitude: exceeded_daily_quota_users: 1)" in (
+            result.stderr
+        )
+        assert sorted(e["insert_id"] for e in target.amplitude_events) == ["q-0", "q-2"]
+
     def test_refused_and_deferred_messages(self, tmp_path: Path) -> None:
         """One refused (failed, with its reason, into --dead-letter), one held back (sent
         again after the wait), the rest delivered at once; exit code 1."""

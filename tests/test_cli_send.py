@@ -123,6 +123,35 @@ class TestEveryDestination:
         assert result.returncode == 2
         assert "needs --data-plane-url" in one_line(result.stderr)
 
+    def test_amplitude(self, collector_factory: Any) -> None:
+        """--destination amplitude maps the message to an Amplitude event and delivers it."""
+        target: Collector = collector_factory(write_key="amp-key-123")
+        result = run_cli("send", "track", "--user-id", "user-0001", "--event", "Played",
+                         "--properties", '{"song": "x"}', "--destination", "amplitude",
+                         "--endpoint", target.url, "--write-key", "amp-key-123")
+        assert result.returncode == 0, result.stderr
+        assert "delivered to " + target.url + "/2/httpapi" in result.stdout
+        [event] = target.amplitude_events
+        assert (event["event_type"], event["user_id"]) == ("Played", "user-0001")
+        assert event["event_properties"] == {"song": "x"}
+
+    def test_amplitude_with_a_wrong_key(self, collector_factory: Any) -> None:
+        """Amplitude answers a wrong API key with a 400; it is said, the key is not shown."""
+        target: Collector = collector_factory(write_key="amp-key-123")
+        result = run_cli("send", "identify", "--user-id", "user-0001", "--destination",
+                         "amplitude", "--endpoint", target.url, "--write-key", "wrong-key-456")
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert line.endswith(": 400: invalid API key")
+        assert "wrong-key-456" not in result.stdout + result.stderr
+
+    def test_amplitude_rules_in_flag_words(self, collector: Collector) -> None:
+        """Amplitude's own rule (ids of 5+ characters) is named with the option that relaxes it."""
+        result = run_cli("send", "track", "--user-id", "u1", "--event", "E", "--destination",
+                         "amplitude", "--endpoint", collector.url, "--write-key", "k")
+        assert result.returncode == 2
+        assert "set --option min_id_length to allow" in one_line(result.stderr)
+
     def test_jsonl_sink(self, tmp_path: Path) -> None:
         """--destination jsonl appends the message to --option jsonl_path=FILE."""
         path = tmp_path / "events.jsonl"
