@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import logbridge
 from logbridge.collector import Collector
 from logbridge.collector.faults import Faults
@@ -426,6 +428,7 @@ def _read_all(fd: int) -> str:
 PICKY_DESTINATION = '''
 import json
 from logbridge.destinations import Limits, Outcome
+from logbridge.errors import DeliveryError
 
 class Picky:
     """Refuses messages with a "bad" property; holds back a "slow" one, once."""
@@ -449,15 +452,27 @@ class Picky:
             elif message["properties"].get("slow") and message["messageId"] not in self.held:
                 self.held.add(message["messageId"])
                 deferred[index] = 0.2
-        with open("got.jsonl", "a") as file:
-            for index, item in enumerate(items):
-                if index not in refused and index not in deferred:
-                    file.write(item.decode() + "\\n")
-        return Outcome(refused=refused, deferred=deferred)
+        error = None
+        if deferred and self.throttles:  # as Amplitude's 429: the rest is not taken either
+            error = DeliveryError("throttled", status=429, retryable=True)
+        else:
+            with open("got.jsonl", "a") as file:
+                for index, item in enumerate(items):
+                    if index not in refused and index not in deferred:
+                        file.write(item.decode() + "\\n")
+        return Outcome(error, refused=refused, deferred=deferred)
+
+    throttles = False
 
     def warm_up(self): ...
     def reset_after_fork(self): ...
     def close(self): ...
+
+
+class Throttling(Picky):
+    """Holding a message back fails the request for the others (they are sent again)."""
+
+    throttles = True
 '''
 
 
@@ -485,9 +500,11 @@ class TestMessageByMessage:
         )
         assert sorted(e["insert_id"] for e in target.amplitude_events) == ["q-0", "q-2"]
 
-    def test_refused_and_deferred_messages(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("kind", ["Picky", "Throttling"])
+    def test_refused_and_deferred_messages(self, tmp_path: Path, kind: str) -> None:
         """One refused (failed, with its reason, into --dead-letter), one held back (sent
-        again after the wait), the rest delivered at once; exit code 1."""
+        again after the wait), the rest delivered (at once, or again at once when the
+        request failed for them); exit code 1."""
         (tmp_path / "picky.py").write_text(PICKY_DESTINATION)
         letter = tmp_path / "dead.jsonl"
         messages = [message(f"p-{i}", properties={}) for i in range(5)]
@@ -496,7 +513,7 @@ class TestMessageByMessage:
         letter.write_text("".join(json.dumps({"message": m}) + "\n" for m in messages))
         result = subprocess.run(
             [sys.executable, "-m", "logbridge", "replay", str(letter),
-             "--destination", "picky.Picky", "--dead-letter", str(tmp_path / "again.jsonl")],
+             "--destination", f"picky.{kind}", "--dead-letter", str(tmp_path / "again.jsonl")],
             capture_output=True, text=True, timeout=60, cwd=str(tmp_path), check=False,
         )
         assert result.returncode == 1
