@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any
 
 from ._cli_common import CommandError, Parser, add_define_flag, colour, defines, say
 from ._cli_config import ListenerProbe, LoadedConfig, Probe, all_loggers, load_config
@@ -85,7 +85,7 @@ def run_check(args: argparse.Namespace) -> int:
     if problems:
         print(f"\n{len(problems)} problem{'s' if len(problems) > 1 else ''}:")
         for problem in problems:
-            print(colour(f"  - {problem}", "red", _stdout()))
+            print(colour(f"  - {problem}", "red", sys.stdout))
         return 1
     print("\nno problems found")
     return 0
@@ -120,7 +120,7 @@ def _report_handler(loaded: LoadedConfig, probe: Probe) -> list[str]:
     value_width = min(48, max((len(value) for _, value, _ in rows), default=0))
     for name, value, source in rows:
         print(f"  {name:<{width}}  {value:<{value_width}}  "
-              + colour(f"({source})", "dim", _stdout()))
+              + colour(f"({source})", "dim", sys.stdout))
     if not loggers:
         problems.append(f"{label} is attached to no logger: no record reaches it")
     if probe.level > EVENT_LEVEL:
@@ -249,5 +249,3 @@ def _logger_name(logger: logging.Logger) -> str:
     return "root" if logger is logging.getLogger() else repr(logger.name)
 
 
-def _stdout() -> TextIO:
-    return sys.stdout
