@@ -1,15 +1,24 @@
-"""The ``logbridge`` command line: ``collect`` runs a local receiver, ``replay`` re-sends."""
+"""The ``logbridge`` command line: ``collect`` runs a local receiver; ``send``, ``check``
+and ``replay`` live in the ``_cli_*`` modules beside this one."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
+import platform
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
+
+from ._cli_check import add_check
+from ._cli_common import CommandError, Parser, print_error, unknown_arguments_error
+from ._cli_replay import add_replay
+from ._cli_send import add_send
+from ._version import __version__
 
 __all__ = ["build_parser", "main"]
 
@@ -20,19 +29,50 @@ _DEFAULT_MAX_EVENTS = 10_000  # the collector's own default, without importing i
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``logbridge`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser: Parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        unknown_arguments_error(getattr(args, "command_parser", None) or parser, extras)
     command: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if command is None:
         parser.print_help(sys.stderr)
         return 2
-    return command(args)
+    name = f"{_PROG} {args.command_parser.prog.split()[-1]}"
+    if os.getcwd() not in sys.path:
+        # The application's own modules (a destination class, a callback, a settings
+        # module) are found from the installed script as ``python -m`` finds them; last,
+        # so nothing installed is shadowed.
+        sys.path.append(os.getcwd())
+    try:
+        return command(args)
+    except CommandError as exc:
+        print_error(f"{name}: error: {exc}")
+        return exc.code
+    except KeyboardInterrupt:
+        print_error(f"{name}: interrupted")
+        return 130
+    except BrokenPipeError:  # ``logbridge check ... | head``: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if os.environ.get("LOGBRIDGE_DEBUG"):
+            raise
+        print_error(f"{name}: internal error: {type(exc).__name__}: {exc} "
+                    "(set LOGBRIDGE_DEBUG=1 for the traceback)")
+        return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     """The argument parser for ``logbridge`` and its sub-commands."""
-    parser = argparse.ArgumentParser(
-        prog=_PROG, description="Product analytics from Python's standard logging."
+    parser = Parser(
+        prog=_PROG,
+        description="Product analytics from Python's standard logging: a local collector "
+        "to watch events arrive, and commands to send, check and replay.",
+        epilog=_EXAMPLES,
+    )
+    parser.add_argument(
+        "--version", action="version",
+        version=f"{_PROG} {__version__} (Python {platform.python_version()})",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     collect = commands.add_parser(
@@ -154,69 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="Amplitude: answer 429 exceeded_daily_quota for this id (repeatable)",
     )
-    _add_replay(commands)
+    add_send(commands)
+    add_check(commands)
+    add_replay(commands)
+    for command in commands.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
-def _add_replay(commands: Any) -> None:
-    """The ``replay`` sub-command: send a dead-letter file again."""
-    replay = commands.add_parser(
-        "replay",
-        help="send the messages of a dead-letter file again",
-        description="Send every message of a dead-letter file (the dead_letter option) to "
-        "an endpoint, in batches with the usual retries. Messages keep their messageId, so "
-        "the endpoint deduplicates any that had arrived after all. The write key is read "
-        "from LOGBRIDGE_WRITE_KEY unless --write-key is given.",
-    )
-    replay.set_defaults(run=_replay)
-    replay.add_argument("file", metavar="FILE", help="the dead-letter file (JSON lines)")
-    where = replay.add_mutually_exclusive_group()
-    where.add_argument("--endpoint", metavar="URL", help="the batch endpoint URL")
-    where.add_argument(
-        "--destination", metavar="NAME", help="segment, dreamdata, rudderstack, or a URL"
-    )
-    replay.add_argument("--data-plane-url", metavar="URL", help="for --destination rudderstack")
-    replay.add_argument(
-        "--write-key", metavar="KEY", help="the write key (default: env LOGBRIDGE_WRITE_KEY)"
-    )
-    replay.add_argument(
-        "--timeout", type=float, default=60.0, metavar="S",
-        help="give up on what is not delivered after S seconds (default: %(default)s)",
-    )
-    replay.add_argument(
-        "--dead-letter", metavar="FILE", help="write what still fails to this new dead letter"
-    )
+_EXAMPLES = """\
+examples:
+  logbridge collect                      watch events arrive on http://127.0.0.1:8765
+  logbridge send track --user-id u1 --event Test --endpoint http://127.0.0.1:8765
+  logbridge check logging.ini            what the config sets up, and what is wrong
+  logbridge replay dead-letter.jsonl     deliver what failed, once
 
-
-def _replay(args: argparse.Namespace) -> int:
-    """Run ``logbridge replay``; 0 when every message was delivered, 1 if not, 2 on errors."""
-    from logbridge.errors import ConfigurationError
-    from logbridge.replay import replay
-
-    def say(text: str, *, error: bool = False) -> None:
-        print(f"{_PROG} replay: {text}", file=sys.stderr if error else sys.stdout, flush=True)
-
-    if not args.timeout > 0:
-        say("--timeout must be greater than 0", error=True)
-        return 2
-    try:
-        result = replay(
-            args.file, endpoint=args.endpoint, destination=args.destination,
-            data_plane_url=args.data_plane_url, write_key=args.write_key,
-            timeout=args.timeout, dead_letter=args.dead_letter,
-        )
-    except (ConfigurationError, OSError) as exc:
-        say(str(exc), error=True)
-        return 2
-    say(f"sent {result.sent} of {result.read} messages from {args.file}")
-    if result.skipped_lines:
-        say(f"skipped {result.skipped_lines} lines with no message", error=True)
-    if result.failed:
-        reasons = ", ".join(f"{reason}: {count}" for reason, count in result.dropped.items())
-        say(f"{result.failed} not delivered ({reasons})", error=True)
-        return 1
-    return 0
-
+'logbridge COMMAND --help' tells more about each command.
+"""
 
 def _is_loopback(host: str) -> bool:
     """Whether ``host`` names a loopback address (no DNS lookup is made)."""
