@@ -11,7 +11,6 @@ start-up with a message that names the option, never later inside a logging call
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import math
 import os
@@ -134,6 +133,8 @@ class Options:
 
 def unknown_options_message(unknown: list[str]) -> str:
     """Name the unknown options, with the closest known one for each."""
+    import difflib  # only on this error path: applications don't pay for it
+
     hints = []
     for name in unknown:
         close = difflib.get_close_matches(name, sorted(OPTION_NAMES), n=1)
