@@ -9,8 +9,6 @@ delivers it to Segment, RudderStack, Dreamdata or any Segment-compatible endpoin
 
 from __future__ import annotations
 
-import logging
-
 from . import testing
 from ._version import __version__
 from .analytics import Analytics
@@ -46,5 +44,3 @@ __all__ = [
     "testing",
     "unbind",
 ]
-
-logging.getLogger("logbridge").addHandler(logging.NullHandler())

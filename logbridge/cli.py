@@ -1,9 +1,12 @@
-"""The ``logbridge`` command line: ``collect`` runs a local receiver, ``replay`` re-sends."""
+"""The ``logbridge`` command line: ``collect`` runs a local receiver; ``send``, ``check``
+and ``replay`` live in the ``_cli_*`` modules beside this one."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
+import platform
 import signal
 import sys
 import time
@@ -11,34 +14,79 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
+from ._cli_check import add_check
+from ._cli_common import CommandError, Parser, print_error, unknown_arguments_error
+from ._cli_replay import add_replay
+from ._cli_send import add_send
+from ._version import __version__
+
 __all__ = ["build_parser", "main"]
 
 _PROG = "logbridge"
 _DEFAULT_PORT = 8765
+_DEFAULT_MAX_EVENTS = 10_000  # the collector's own default, without importing it here
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``logbridge`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser: Parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        unknown_arguments_error(getattr(args, "command_parser", None) or parser, extras)
     command: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if command is None:
         parser.print_help(sys.stderr)
         return 2
-    return command(args)
+    name = f"{_PROG} {args.command_parser.prog.split()[-1]}"
+    if os.getcwd() not in sys.path:
+        # The application's own modules (a destination class, a callback, a settings
+        # module) are found from the installed script as ``python -m`` finds them; last,
+        # so nothing installed is shadowed.
+        sys.path.append(os.getcwd())
+    try:
+        return command(args)
+    except CommandError as exc:
+        print_error(f"{name}: error: {exc}")
+        return exc.code
+    except KeyboardInterrupt:
+        print_error(f"{name}: interrupted")
+        return 130
+    except BrokenPipeError:  # ``logbridge check ... | head``: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if os.environ.get("LOGBRIDGE_DEBUG"):
+            raise
+        print_error(f"{name}: internal error: {type(exc).__name__}: {exc} "
+                    "(set LOGBRIDGE_DEBUG=1 for the traceback)")
+        return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     """The argument parser for ``logbridge`` and its sub-commands."""
-    parser = argparse.ArgumentParser(
-        prog=_PROG, description="Product analytics from Python's standard logging."
+    parser = Parser(
+        prog=_PROG,
+        description="Product analytics from Python's standard logging: a local collector "
+        "to watch events arrive, and commands to send, check and replay.",
+        epilog=_EXAMPLES,
+    )
+    parser.add_argument(
+        "--version", action="version",
+        version=f"{_PROG} {__version__} (Python {platform.python_version()})",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     collect = commands.add_parser(
         "collect",
         help="run a local Segment-compatible batch receiver",
         description="Receive Segment batches on a local HTTP endpoint, check them against "
-        "the spec and print them, optionally injecting faults.",
+        "the spec and print them, optionally injecting faults. The debugger page at "
+        "http://HOST:PORT/ shows the events live; /events, /stats and DELETE /events are "
+        "its JSON API.",
+        epilog="examples:\n"
+        "  logbridge collect --open            watch events in the browser\n"
+        "  logbridge collect --write-key KEY   refuse other keys (401)\n"
+        "  logbridge collect --status 503 --status-count 3   fail the first 3 batches",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     collect.set_defaults(run=_collect)
     where = collect.add_argument_group("where")
@@ -53,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--write-key", metavar="KEY", help="require this write key (HTTP Basic user)")
     what.add_argument("--output", metavar="FILE.jsonl", help="append each message as a JSON line")
     what.add_argument("--quiet", action="store_true", help="do not print a line per event")
+    what.add_argument(
+        "--max-events",
+        type=int,
+        default=_DEFAULT_MAX_EVENTS,
+        metavar="N",
+        help="keep the last N events for the page and the API (default: %(default)s)",
+    )
+    what.add_argument("--open", action="store_true", help="open the debugger page in a browser")
     what.add_argument(
         "--max-body-bytes",
         type=int,
@@ -120,69 +176,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse connections for S seconds after starting",
     )
     faults.add_argument("--seed", type=int, metavar="N", help="seed for the random faults")
-    _add_replay(commands)
+    faults.add_argument(
+        "--throttle-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Amplitude: answer 429 throttling this user or device id (repeatable)",
+    )
+    faults.add_argument(
+        "--throttle-count", type=int, default=1, metavar="N",
+        help="how many requests --throttle-id throttles (default: %(default)s)",
+    )
+    faults.add_argument(
+        "--over-quota-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Amplitude: answer 429 exceeded_daily_quota for this id (repeatable)",
+    )
+    add_send(commands)
+    add_check(commands)
+    add_replay(commands)
+    for command in commands.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
-def _add_replay(commands: Any) -> None:
-    """The ``replay`` sub-command: send a dead-letter file again."""
-    replay = commands.add_parser(
-        "replay",
-        help="send the messages of a dead-letter file again",
-        description="Send every message of a dead-letter file (the dead_letter option) to "
-        "an endpoint, in batches with the usual retries. Messages keep their messageId, so "
-        "the endpoint deduplicates any that had arrived after all. The write key is read "
-        "from LOGBRIDGE_WRITE_KEY unless --write-key is given.",
-    )
-    replay.set_defaults(run=_replay)
-    replay.add_argument("file", metavar="FILE", help="the dead-letter file (JSON lines)")
-    where = replay.add_mutually_exclusive_group()
-    where.add_argument("--endpoint", metavar="URL", help="the batch endpoint URL")
-    where.add_argument(
-        "--destination", metavar="NAME", help="segment, dreamdata, rudderstack, or a URL"
-    )
-    replay.add_argument("--data-plane-url", metavar="URL", help="for --destination rudderstack")
-    replay.add_argument(
-        "--write-key", metavar="KEY", help="the write key (default: env LOGBRIDGE_WRITE_KEY)"
-    )
-    replay.add_argument(
-        "--timeout", type=float, default=60.0, metavar="S",
-        help="give up on what is not delivered after S seconds (default: %(default)s)",
-    )
-    replay.add_argument(
-        "--dead-letter", metavar="FILE", help="write what still fails to this new dead letter"
-    )
+_EXAMPLES = """\
+examples:
+  logbridge collect                      watch events arrive on http://127.0.0.1:8765
+  logbridge send track --user-id u1 --event Test --endpoint http://127.0.0.1:8765
+  logbridge check logging.ini            what the config sets up, and what is wrong
+  logbridge replay dead-letter.jsonl     deliver what failed, once
 
-
-def _replay(args: argparse.Namespace) -> int:
-    """Run ``logbridge replay``; 0 when every message was delivered, 1 if not, 2 on errors."""
-    from logbridge.errors import ConfigurationError
-    from logbridge.replay import replay
-
-    def say(text: str, *, error: bool = False) -> None:
-        print(f"{_PROG} replay: {text}", file=sys.stderr if error else sys.stdout, flush=True)
-
-    if not args.timeout > 0:
-        say("--timeout must be greater than 0", error=True)
-        return 2
-    try:
-        result = replay(
-            args.file, endpoint=args.endpoint, destination=args.destination,
-            data_plane_url=args.data_plane_url, write_key=args.write_key,
-            timeout=args.timeout, dead_letter=args.dead_letter,
-        )
-    except (ConfigurationError, OSError) as exc:
-        say(str(exc), error=True)
-        return 2
-    say(f"sent {result.sent} of {result.read} messages from {args.file}")
-    if result.skipped_lines:
-        say(f"skipped {result.skipped_lines} lines with no message", error=True)
-    if result.failed:
-        reasons = ", ".join(f"{reason}: {count}" for reason, count in result.dropped.items())
-        say(f"{result.failed} not delivered ({reasons})", error=True)
-        return 1
-    return 0
-
+'logbridge COMMAND --help' tells more about each command.
+"""
 
 def _is_loopback(host: str) -> bool:
     """Whether ``host`` names a loopback address (no DNS lookup is made)."""
@@ -212,6 +240,7 @@ def _collect(args: argparse.Namespace) -> int:
     """Run ``logbridge collect`` until SIGINT or SIGTERM; print a summary."""
     from logbridge.collector.faults import Faults
     from logbridge.collector.server import Collector, mask_key
+    from logbridge.collector.terminal import EventPrinter, summary_lines, wants_colour
 
     if not args.allow_remote and not _is_loopback(args.host):
         _say(
@@ -219,6 +248,9 @@ def _collect(args: argparse.Namespace) -> int:
             "(pass --allow-remote to do it anyway)",
             error=True,
         )
+        return 2
+    if args.max_events < 1:
+        _say("--max-events must be at least 1", error=True)
         return 2
     if args.status_count is not None and args.status is None:
         _say("--status-count needs --status", error=True)
@@ -232,6 +264,9 @@ def _collect(args: argparse.Namespace) -> int:
             "reset_rate": args.reset_rate,
             "down_for": args.down_for,
             "seed": args.seed,
+            "throttle_ids": frozenset(args.throttle_id),
+            "throttle_count": args.throttle_count,
+            "over_quota_ids": frozenset(args.over_quota_id),
         }
         if args.status_count is not None:
             fault_options["status_count"] = args.status_count
@@ -250,16 +285,20 @@ def _collect(args: argparse.Namespace) -> int:
             args.port,
             write_key=args.write_key,
             output=args.output,
-            echo=None if args.quiet else sys.stdout,
             faults=faults,
             max_body_bytes=args.max_body_bytes,
             max_message_bytes=args.max_message_bytes,
             oauth=oauth,
+            max_events=args.max_events,
+            max_messages=args.max_events,
         )
     except ValueError as exc:
         _say(str(exc), error=True)
         return 2
 
+    colour = wants_colour(sys.stdout)
+    if not args.quiet:
+        collector.events.subscribe(EventPrinter(sys.stdout, colour=colour))
     previous = _install_handlers()
     try:
         try:
@@ -268,6 +307,9 @@ def _collect(args: argparse.Namespace) -> int:
             _say(f"cannot listen on {args.host}:{args.port}: {exc}", error=True)
             return 1
         _say(f"listening on {collector.endpoint}")
+        _say(f"Amplitude: {collector.url}/2/httpapi, /batch and /usermap")
+        page = collector.url + "/"
+        _say(f"debugger page: {page} (keeps the last {args.max_events:,} events)")
         if args.write_key:
             _say(f"write key required: {mask_key(args.write_key)}")
         if oauth is not None:
@@ -277,6 +319,11 @@ def _collect(args: argparse.Namespace) -> int:
         if args.output:
             _say(f"appending messages to {args.output}")
         _say("press Ctrl-C to stop")
+        if args.open:
+            import webbrowser
+
+            if not webbrowser.open(page):
+                _say(f"no browser found: open {page} yourself", error=True)
         try:
             while True:
                 time.sleep(3600)
@@ -287,11 +334,18 @@ def _collect(args: argparse.Namespace) -> int:
         collector.stop()
     stats = collector.stats()
     faulted = sum(stats["faults"].values())
+    amplitude = stats["amplitude"]
+    received_amplitude = (
+        f", amplitude events {amplitude['events']}, usermaps {amplitude['usermaps']}"
+        if amplitude["events"] or amplitude["usermaps"]
+        else ""
+    )
     _say(
         f"stopped: received {stats['received']}, unique {stats['unique']}, "
         f"duplicates {stats['duplicates']}, invalid {stats['invalid']}, "
-        f"requests {stats['requests']}, faults {faulted}"
+        f"requests {stats['requests']}, faults {faulted}{received_amplitude}"
     )
+    print("\n".join(summary_lines(collector.events.summary(), stats, colour=colour)), flush=True)
     return 0
 
 

@@ -183,7 +183,8 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
         """The first record (and any after close): start the listener or go inline."""
         with self._state_lock:
             closed = self._closed
-            if not closed and not self._started:
+            first = not closed and not self._started
+            if first:
                 self._attach_target_handlers()
                 self._compact = not self._listener.handlers
                 if self.options.sync:
@@ -195,6 +196,8 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                         # Python 3.12+ refuses new threads at interpreter exit: go inline.
                         self._inline = True
                 self._started = True
+        if first:
+            _warn_if_duplicated(self, record.name)
         if closed:
             self._listener.stats.drop(DropReason.AFTER_CLOSE)
             self._listener.reporter.problem(
@@ -254,6 +257,45 @@ capture_hook: Callable[[AnalyticsHandler, logging.LogRecord], None] | None = Non
 _LIVE_HANDLERS: weakref.WeakSet[AnalyticsHandler] = weakref.WeakSet()
 #: In a forked child, the listeners inherited from the parent: kept, never run.
 _PARENTS_LISTENERS: list[AnalyticsListener] = []
+
+
+#: Handlers already named in a duplicate warning: one warning per pair, not per record.
+_WARNED_DUPLICATES: weakref.WeakSet[AnalyticsHandler] = weakref.WeakSet()
+
+
+def _warn_if_duplicated(handler: AnalyticsHandler, logger_name: str) -> None:
+    """At ``handler``'s first record: warn if another one on the record's path is its twin.
+
+    Two AnalyticsHandlers for one endpoint and write key that a logger reaches (easy
+    with dictConfig plus code) deliver every event twice. Checked once per handler, on
+    the path of the first record's logger, reading handler lists without logging's lock.
+    """
+    options = handler.options
+    if options.disabled or options.endpoint is None or handler in _WARNED_DUPLICATES:
+        return  # (no endpoint: a local sink or an instance, which may well be shared)
+    found = logging.root if logger_name == "root" else logging.Logger.manager.loggerDict.get(
+        logger_name
+    )
+    current = found if isinstance(found, logging.Logger) else None
+    while current is not None:
+        for other in current.handlers:
+            if (
+                other is not handler
+                and isinstance(other, AnalyticsHandler)
+                and not other.options.disabled
+                and other.options.endpoint == options.endpoint
+                and other.options.write_key == options.write_key
+            ):
+                _WARNED_DUPLICATES.add(handler)
+                _WARNED_DUPLICATES.add(other)
+                handler._listener.reporter.problem(
+                    "duplicate_handler",
+                    f"{other!r} and {handler!r} send to the same endpoint with the same "
+                    f"write key, and records of logger {logger_name!r} reach both: every "
+                    "event is delivered twice (configure one of them)",
+                )
+                return
+        current = current.parent if current.propagate else None
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -19,18 +19,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from .handler import flush
+from .report import warn
 
 __all__ = ["Flushing", "flushing"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_logger = logging.getLogger("logbridge")
 
 
 class Flushing:
@@ -90,10 +89,10 @@ class Flushing:
         try:
             delivered = flush(self.timeout)
         except Exception as exc:  # flush() should not raise; a broken handler might
-            _logger.warning("logbridge: flush at the end of an invocation raised %r", exc)
+            warn("logbridge: flush at the end of an invocation raised %r", exc)
             return False
         if not delivered:
-            _logger.warning(
+            warn(
                 "logbridge: events logged during the invocation were not all delivered "
                 "within the flush timeout (%s)",
                 "each handler's shutdown_timeout" if self.timeout is None else f"{self.timeout}s",

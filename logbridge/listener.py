@@ -180,7 +180,8 @@ class AnalyticsListener(logging.handlers.QueueListener):
             ended, flush_deadline = self._expired_flush
             if now - ended < _FLUSH_THEN_STOP:
                 self._deadline = min(self._deadline, flush_deadline)
-        self.reporter.enabled = wait  # no logging while dictConfig may hold logging's lock
+        # Reports stay on while the threads drain, also with wait=False (under dictConfig's
+        # lock, or _stop_all_at_exit): report.warn takes no module lock, and nobody waits.
         thread = self._thread
         if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
             if not self._sentinel_sent:
@@ -194,11 +195,13 @@ class AnalyticsListener(logging.handlers.QueueListener):
                     self._queue_size(), DropReason.SHUTDOWN_TIMEOUT,
                     f"still queued when shutdown_timeout ({timeout:g}s) ran out",
                 )
+            self.reporter.summary()
             self.reporter.enabled = False
             return
         if thread is None or not thread.is_alive():
             self.deliver_inline(send=True)
             self.sender.stop()
+        self.reporter.summary()
         self.reporter.enabled = False
 
     def snapshot(self) -> dict[str, object]:

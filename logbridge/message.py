@@ -32,6 +32,7 @@ __all__ = [
     "build_message",
     "format_timestamp",
     "message_for",
+    "type_word_hint",
 ]
 
 MESSAGE_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
@@ -219,6 +220,22 @@ def message_for(
     if word in MESSAGE_TYPES:
         return build_message(word, fields, created=created, context=context)
     return build_message("track", fields, event=text, created=created, context=context)
+
+
+def type_word_hint(word: object) -> str | None:
+    """The type word that ``word`` is not, but would be in lower case and without spaces.
+
+    ``"Identify"`` or ``"identify "`` makes a track with that event name (type words are
+    matched exactly); this names the type meant, for a hint. None for anything else.
+    """
+    if not isinstance(word, str) or word in MESSAGE_TYPES or len(word) > _NEAR_WORD_LENGTH:
+        return None
+    near = word.strip().lower()
+    return near if near in MESSAGE_TYPES else None
+
+
+#: Longer words are not taken for a type word with stray spaces.
+_NEAR_WORD_LENGTH = 16
 
 
 def format_timestamp(seconds: float) -> str:

@@ -11,7 +11,6 @@ start-up with a message that names the option, never later inside a logging call
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import math
 import os
@@ -134,6 +133,8 @@ class Options:
 
 def unknown_options_message(unknown: list[str]) -> str:
     """Name the unknown options, with the closest known one for each."""
+    import difflib  # only on this error path: applications don't pay for it
+
     hints = []
     for name in unknown:
         close = difflib.get_close_matches(name, sorted(OPTION_NAMES), n=1)
@@ -187,13 +188,14 @@ def _require_key(options: Options) -> None:
     preset = options.preset
     if options.disabled or preset is None or not preset.needs_key:
         return
-    if options.write_key or options.oauth_client_id:
+    if options.write_key:
         return
     url = options.endpoint or ""
     if is_loopback(url):
         return
+    also = " (with OAuth too: it travels in the body)" if options.oauth_client_id else ""
     raise ConfigurationError(
-        f"write_key is required to send to {url}: pass write_key=... or set "
+        f"write_key is required to send to {url}{also}: pass write_key=... or set "
         "LOGBRIDGE_WRITE_KEY (or disabled=True / LOGBRIDGE_DISABLED=1 to send nothing)"
     )
 

@@ -16,7 +16,7 @@ from .batch import Batch
 from .destinations.base import Destination
 from .encoding import Encoder
 from .errors import InvalidEvent, UnsupportedEvent
-from .message import message_for
+from .message import message_for, type_word_hint
 from .record import AnyRecord, read_record
 from .report import Reporter, call_safely
 from .stats import DropReason, Stats
@@ -50,6 +50,8 @@ class Pipeline:
         self.batch = Batch.for_destination(destination.limits, flush_at, flush_interval)
         self._encoder = Encoder()
         self._sink = sink
+        self._words_seen: set[str] = set()  # message words already checked for a hint
+        self._hinted: set[str] = set()  # near type words already reported
 
     def add(self, record: AnyRecord) -> None:
         """Take one record: into the batch, or dropped with its reason."""
@@ -93,6 +95,8 @@ class Pipeline:
     def _encode(self, record: AnyRecord) -> list[bytes]:
         """The serialised items ``record`` becomes; raises InvalidEvent."""
         event = read_record(record)
+        if event.word is not None and event.word not in self._words_seen:
+            self._hint_type_word(event.word)
         message, ignored = message_for(
             event.word, event.text, event.fields, created=record.created, context=self.context,
         )
@@ -119,6 +123,21 @@ class Pipeline:
                 call_safely(self.reporter, self.on_error, InvalidEvent(reason), [message])
                 return []
         return items
+
+    def _hint_type_word(self, word: str) -> None:
+        """Report once a message word that is a type word but for case or spaces."""
+        if len(self._words_seen) < 1000 and len(word) <= 64:  # words are few: check each once
+            self._words_seen.add(word)
+        hint = type_word_hint(word)
+        if hint is None or word in self._hinted or len(self._hinted) >= 100:
+            return
+        self._hinted.add(word)
+        self.reporter.problem(
+            "type_word",
+            f"{word!r} is sent as a track named {word!r}: did you mean {hint!r}? "
+            "(type words are matched exactly, in lower case)",
+            key=word,
+        )
 
     def _invalid(self, record: AnyRecord, exc: InvalidEvent) -> None:
         unsupported = isinstance(exc, UnsupportedEvent)

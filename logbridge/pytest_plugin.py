@@ -40,4 +40,5 @@ def analytics_events(request: pytest.FixtureRequest) -> Iterator[CapturedEvents]
 
     loggers = request.config.getini(_LOGGERS_INI) or ["analytics"]
     with capture(loggers=loggers) as events:
+        events.loggers_setting = _LOGGERS_INI
         yield events

@@ -10,6 +10,7 @@ in 3.12) are never mistaken for event fields.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -28,6 +29,7 @@ __all__ = [
     "RecordEvent",
     "compact",
     "read_record",
+    "structlog_fields",
 ]
 
 #: The record attribute where ``emit`` leaves the fields bound with ``logbridge.bind``
@@ -112,6 +114,37 @@ def compact(record: logging.LogRecord, bound: Mapping[str, Any] | None) -> Queue
     return QueuedRecord(record, extras, bound)
 
 
+#: Keys structlog's own processors write into an event dict (``add_log_level``,
+#: ``add_log_level_number``, ``add_logger_name``): bookkeeping, not event properties.
+STRUCTLOG_KEYS = frozenset({"level", "level_number", "logger"})
+
+
+def structlog_fields(event_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """A structlog event dict's fields, without structlog's bookkeeping keys.
+
+    ``timestamp`` stays, and becomes the message's timestamp, when it names its moment:
+    epoch seconds (``TimeStamper()``), an ISO string with ``Z`` or an offset
+    (``TimeStamper(fmt="iso")``), a datetime. A string without an offset or in a
+    strftime format of its own is dropped for the record's own time, the same moment:
+    ``TimeStamper(utc=False)`` writes local time without saying so.
+    """
+    fields = {key: value for key, value in event_dict.items() if key not in STRUCTLOG_KEYS}
+    stamp = fields.get("timestamp")
+    if isinstance(stamp, str) and not _names_its_zone(stamp):
+        del fields["timestamp"]
+    return fields
+
+
+def _names_its_zone(text: str) -> bool:
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return dt.datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def read_record(record: AnyRecord) -> RecordEvent:
     """Read ``record`` into a :class:`RecordEvent`; raise InvalidEvent if unreadable."""
     msg = record.msg
@@ -125,7 +158,7 @@ def read_record(record: AnyRecord) -> RecordEvent:
         bound = record.__dict__.get(BOUND_ATTR)
     if isinstance(msg, Mapping):
         # structlog's ProcessorFormatter.wrap_for_formatter path: msg is the event dict.
-        fields: dict[str, Any] = dict(msg)
+        fields: dict[str, Any] = structlog_fields(msg)
         word = fields.pop("event", None)
         if word is None:
             raise InvalidEvent("the event dict has no 'event' key")

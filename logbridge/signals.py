@@ -23,7 +23,7 @@ from types import FrameType
 from typing import Any
 
 from .handler import flush
-from .report import logger
+from .report import warn
 
 __all__ = ["install_signal_handlers"]
 
@@ -65,10 +65,10 @@ def _make_handler(
         try:
             delivered = flush(timeout)
         except Exception as exc:  # flushing must never stop the chain
-            logger.warning("logbridge: flush on signal %d raised %r", received, exc)
+            warn("logbridge: flush on signal %d raised %r", received, exc)
         else:
             if not delivered:
-                logger.warning(
+                warn(
                     "logbridge: signal %d: not everything was delivered in time; see stats()",
                     received,
                 )

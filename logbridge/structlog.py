@@ -16,8 +16,12 @@ and passes a copy of each, as a ``LogRecord`` whose ``msg`` is the event dict, t
 AnalyticsHandler (or a logger): the ``event`` is the event name or the message type,
 the other keys its fields, exactly as with the stdlib route. The event dict goes on
 down the chain unchanged, or is dropped (``drop=True``). Put the processor after
-``merge_contextvars`` (identity bound with ``bind_contextvars``) and before processors
-that add keys you do not want as properties (``add_log_level``, renderers).
+``merge_contextvars`` (identity bound with ``bind_contextvars``) and before the
+renderer. structlog's bookkeeping keys (``level``, ``level_number``, ``logger``) are
+not properties, and ``timestamp`` is the message's (see
+:func:`logbridge.record.structlog_fields`), so ``add_log_level``, ``add_logger_name``
+and ``TimeStamper`` may come before it; processors that add other keys
+(``CallsiteParameterAdder``...) belong after it.
 
 structlog is an optional dependency (``logbridge[structlog]``): this module imports it
 only to raise ``DropEvent``.

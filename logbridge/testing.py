@@ -36,10 +36,12 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, overload
 
 from . import handler as handler_module
+from ._failures import failure_text
 from .analytics import FACADE_ATTR
 from .errors import InvalidEvent
 from .guard import is_internal
 from .handler import AnalyticsHandler
+from .message import MESSAGE_TYPES
 from .preview import record_message, wire_message
 from .record import read_record
 
@@ -66,10 +68,16 @@ class CapturedEvents(Sequence[Message]):
     ``properties``...). Safe to read while other threads log.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, loggers: Sequence[str] = ("analytics",)) -> None:
         self._lock = threading.Condition()
         self._messages: list[Message] = []
         self._invalid: list[Rejected] = []
+        self._loggers = tuple(loggers)
+        #: Loggers outside ``loggers`` whose records looked like events, with no
+        #: AnalyticsHandler to capture them: named in failures.
+        self._missed: dict[str, int] = {}
+        #: How a user changes ``loggers``, for the hint (the pytest plugin names its option).
+        self.loggers_setting = "capture(loggers=...)"
 
     def __len__(self) -> int:
         with self._lock:
@@ -148,27 +156,30 @@ class CapturedEvents(Sequence[Message]):
         received: a ``Decimal`` is compared as the float it is sent as). Fails with
         the list of captured events when none or more than one match.
         """
+        __tracebackhide__ = True
         tracks = [m for m in self.of_type("track") if m.get("event") == event]
         return self._one(f"track {event!r}", tracks, user_id, anonymous_id, "properties",
                          properties)
 
     def assert_not_tracked(self, event: str) -> None:
         """Fail if any track of ``event`` was captured."""
+        __tracebackhide__ = True
         found = [m for m in self.of_type("track") if m.get("event") == event]
         if found:
-            raise AssertionError(f"{event!r} was tracked {len(found)} time(s): {found}")
+            raise self._failure(f"{event!r} was tracked {len(found)} time(s)")
 
     def assert_identified(self, user_id: str, **traits: Any) -> Message:
         """The one identify of ``user_id`` with those ``traits`` (a subset); else fail."""
+        __tracebackhide__ = True
         return self._one(f"identify of {user_id!r}", self.of_type("identify"), user_id, None,
                          "traits", traits)
 
     def assert_no_invalid(self) -> None:
         """Fail if any record was captured as invalid (it would have been dropped)."""
+        __tracebackhide__ = True
         invalid = self.invalid
         if invalid:
-            lines = "\n".join(f"  {r.logger}: {r.reason}: {r.fields}" for r in invalid)
-            raise AssertionError(f"{len(invalid)} invalid analytics record(s):\n{lines}")
+            raise self._failure(f"{len(invalid)} invalid analytics record(s)")
 
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until ``count`` messages were captured (from other threads); False on timeout."""
@@ -180,6 +191,7 @@ class CapturedEvents(Sequence[Message]):
         with self._lock:
             self._messages.clear()
             self._invalid.clear()
+            self._missed.clear()
 
     def describe(self) -> str:
         """One short line per captured message (type, user and event or name)."""
@@ -199,6 +211,7 @@ class CapturedEvents(Sequence[Message]):
         bag: str,
         expected: Mapping[str, Any],
     ) -> Message:
+        __tracebackhide__ = True
         matches = [
             m for m in candidates
             if (user_id is None or m.get("userId") == str(user_id))
@@ -210,7 +223,17 @@ class CapturedEvents(Sequence[Message]):
         wanted = what + (f" for user {user_id!r}" if user_id is not None else "")
         wanted += f" with {bag} {dict(expected)}" if expected else ""
         found = "none" if not matches else f"{len(matches)}"
-        raise AssertionError(f"expected one {wanted}, found {found}; captured: {self.describe()}")
+        raise self._failure(f"expected one {wanted}, found {found}")
+
+    def _failure(self, headline: str) -> AssertionError:
+        """``headline``, then every captured event with its fields, the invalid, a hint."""
+        with self._lock:
+            missed = sorted(self._missed)
+        text = failure_text(
+            headline, self.messages, [(r.logger, r.reason, r.fields) for r in self.invalid],
+            missed=missed, where=f"{self.loggers_setting} ({list(self._loggers)})",
+        )
+        return AssertionError(text)
 
     def _add(self, message: Message | None, rejected: Rejected | None) -> None:
         with self._lock:
@@ -219,6 +242,11 @@ class CapturedEvents(Sequence[Message]):
             if rejected is not None:
                 self._invalid.append(rejected)
             self._lock.notify_all()
+
+    def _miss(self, logger_name: str) -> None:
+        with self._lock:
+            if logger_name in self._missed or len(self._missed) < 20:
+                self._missed[logger_name] = self._missed.get(logger_name, 0) + 1
 
 
 def _contains(actual: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
@@ -256,8 +284,24 @@ class _Capture:
         if not record.__dict__.get(FACADE_ATTR) and not any(
             name == prefix or name.startswith(prefix + ".") for prefix in self.loggers
         ):
+            if _looks_like_an_event(record) and not _reaches_analytics_handler(
+                logging.getLogger(name)
+            ):
+                self.events._miss(name)
             return False
         return not _reaches_analytics_handler(logging.getLogger(name))
+
+
+#: Keys that make a record on another logger look like an analytics event.
+_IDENTITY_KEYS = ("user_id", "userId", "anonymous_id", "anonymousId")
+
+
+def _looks_like_an_event(record: logging.LogRecord) -> bool:
+    """Whether ``record`` (on a logger outside the capture's) was probably meant as one."""
+    msg = record.msg
+    if isinstance(msg, Mapping) or (isinstance(msg, str) and msg in MESSAGE_TYPES):
+        return True
+    return any(key in record.__dict__ for key in _IDENTITY_KEYS)
 
 
 def _reaches_analytics_handler(logger: logging.Logger) -> bool:
@@ -317,7 +361,7 @@ def capture(
     levels alone). Yields a :class:`CapturedEvents`; nestable.
     """
     names = tuple(loggers)
-    events = CapturedEvents()
+    events = CapturedEvents(names)
     active = _Capture(events, names)
     fallback = _CaptureHandler(active)
     targets = [logging.getLogger()] + [logging.getLogger(name) for name in names]

@@ -229,7 +229,7 @@ class TestOAuthEndToEnd:
         monkeypatch.setitem(sys.modules, "jwt", None)
         with pytest.raises(ConfigurationError, match=r"logbridge\[oauth\]"):
             logbridge.AnalyticsHandler(
-                destination="segment", oauth_client_id=CLIENT_ID,
+                destination="segment", write_key="k", oauth_client_id=CLIENT_ID,
                 oauth_client_key=key_pair().private_pem, oauth_key_id=KEY_ID,
             )
 
@@ -237,8 +237,16 @@ class TestOAuthEndToEnd:
         """A missing key file fails when the handler is made, naming oauth_client_key."""
         with pytest.raises(ConfigurationError, match="oauth_client_key"):
             logbridge.AnalyticsHandler(
-                destination="dreamdata", oauth_client_id=CLIENT_ID,
+                destination="dreamdata", write_key="k", oauth_client_id=CLIENT_ID,
                 oauth_client_key=str(tmp_path / "nope.pem"), oauth_key_id=KEY_ID,
+            )
+
+    def test_oauth_still_needs_the_write_key(self):
+        """Segment takes the write key in the body beside the bearer: OAuth alone is refused."""
+        with pytest.raises(ConfigurationError, match="write_key is required"):
+            logbridge.AnalyticsHandler(
+                destination="segment", oauth_client_id=CLIENT_ID,
+                oauth_client_key=key_pair().private_pem, oauth_key_id=KEY_ID,
             )
 
     def test_key_without_client_id_fails_at_start_up(self):

@@ -442,3 +442,81 @@ class TestRetries:
         ((exc, messages),) = errors
         assert isinstance(exc, logbridge.DeliveryError) and exc.status == 400
         assert messages[0]["event"] == "Refused"
+
+
+class TestDuplicateHandlers:
+    """Two handlers for one destination and key on one logger's path: warned once."""
+
+    def _pair(
+        self, endpoint: str, second_key: str
+    ) -> tuple[logging.Logger, logbridge.AnalyticsHandler, logbridge.AnalyticsHandler]:
+        parent = logging.getLogger("analytics.dup")
+        child = logging.getLogger("analytics.dup.checkout")
+        parent.setLevel(logging.INFO)
+        parent.propagate = False
+        first = logbridge.AnalyticsHandler(endpoint=endpoint, write_key="k")
+        second = logbridge.AnalyticsHandler(endpoint=endpoint, write_key=second_key)
+        parent.addHandler(first)  # as dictConfig would put it
+        child.addHandler(second)  # ...and application code again
+        return child, first, second
+
+    def _close(self, *handlers: logbridge.AnalyticsHandler) -> None:
+        for name in ("analytics.dup", "analytics.dup.checkout"):
+            for handler in handlers:
+                logging.getLogger(name).removeHandler(handler)
+        for handler in handlers:
+            handler.close()
+
+    def test_same_endpoint_and_key_warns_once(
+        self, collector: Collector, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Every event arrives twice, and logbridge says so once, without the key."""
+        log, first, second = self._pair(collector.endpoint, "k")
+        try:
+            with caplog.at_level(logging.WARNING, logger="logbridge"):
+                for i in range(3):
+                    log.info("Paid", extra={"user_id": "u1", "i": i})
+                assert first.flush() and second.flush()
+        finally:
+            self._close(first, second)
+        assert collector.wait_for(6)
+        duplicates = [r.getMessage() for r in caplog.records if "twice" in r.getMessage()]
+        assert len(duplicates) == 1, duplicates
+        assert "analytics.dup.checkout" in duplicates[0]
+        assert collector.endpoint in duplicates[0]
+        assert "'k'" not in duplicates[0]
+
+    def test_other_key_is_not_a_duplicate(
+        self, collector: Collector, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Two sources (another write key) to one endpoint are not reported."""
+        log, first, second = self._pair(collector.endpoint, "other")
+        try:
+            with caplog.at_level(logging.WARNING, logger="logbridge"):
+                log.info("Paid", extra={"user_id": "u1"})
+                assert first.flush() and second.flush()
+        finally:
+            self._close(first, second)
+        assert not [r for r in caplog.records if "twice" in r.getMessage()]
+
+
+class TestNearTypeWords:
+    """``log.info("Identify", ...)`` is a track named "Identify", reported once with a hint."""
+
+    def test_reported_once_per_word_with_a_hint(
+        self, collector: Collector, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Each near word is one line with its hint; the events still arrive as tracks."""
+        with (
+            caplog.at_level(logging.WARNING, logger="logbridge"),
+            analytics_logger(collector.endpoint) as (log, handler),
+        ):
+            for word in ("Identify", "identify ", "Identify", "identify "):
+                log.info(word, extra={"user_id": "u1", "email": "a@example.com"})
+            assert handler.flush()
+        assert collector.wait_for(4)
+        assert {m["type"] for m in collector.messages} == {"track"}
+        hints = [r.getMessage() for r in caplog.records if "did you mean" in r.getMessage()]
+        assert len(hints) == 2, hints
+        assert all("did you mean 'identify'?" in hint for hint in hints)
+        assert "'Identify'" in hints[0] and "'identify '" in hints[1]

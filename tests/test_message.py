@@ -13,7 +13,7 @@ import pytest
 
 import logbridge
 from logbridge.errors import InvalidEvent
-from logbridge.message import LIBRARY, build_message, format_timestamp
+from logbridge.message import LIBRARY, build_message, format_timestamp, type_word_hint
 
 UTC = dt.timezone.utc
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -699,3 +699,17 @@ class TestMessageIds:
         assert result.returncode == 0, result.stderr
         child_id, parent_id = result.stdout.split()
         assert child_id != parent_id
+
+
+class TestNearTypeWords:
+    """A type word in another case or with stray spaces stays a track, with a hint."""
+
+    @pytest.mark.parametrize("word", ["Identify", "identify ", " TRACK", "Page\n"])
+    def test_near_words_get_the_type_they_resemble(self, word: str) -> None:
+        """The hint names the type word the message resembles."""
+        assert type_word_hint(word) == word.strip().lower()
+
+    @pytest.mark.parametrize("word", ["identify", "Order Completed", "", "identified", None])
+    def test_other_words_get_no_hint(self, word: str | None) -> None:
+        """Exact type words, event names and non-strings get no hint."""
+        assert type_word_hint(word) is None

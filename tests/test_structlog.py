@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -229,6 +230,118 @@ class TestProcessor:
         messages = [r.getMessage() for r in caplog.records]
         assert any("target is broken" in m for m in messages)
         assert any("no name" in m for m in messages)
+
+
+def parsed(timestamp: str) -> dt.datetime:
+    """A message's ISO-8601 ``timestamp`` as an aware datetime."""
+    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def bookkeeping_chain(stamper: Any) -> None:
+    """The stdlib recipe with structlog's usual bookkeeping processors in the chain."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_log_level_number,
+            stamper,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+class TestBookkeepingKeys:
+    """level, logger and timestamp from structlog's processors are not event properties."""
+
+    @pytest.mark.parametrize(
+        "stamper",
+        [
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.TimeStamper(),
+            structlog.processors.TimeStamper(fmt="iso", utc=False),
+            structlog.processors.TimeStamper(fmt="%d/%m/%Y %H.%M"),
+        ],
+        ids=["iso", "epoch", "local-iso", "custom-format"],
+    )
+    def test_through_stdlib(self, collector: Collector, stamper: Any) -> None:
+        """Only the call's own keys are properties; the timestamp is the call's moment."""
+        bookkeeping_chain(stamper)
+        with analytics_logger(collector.endpoint) as (stdlib_logger, handler):
+            before = dt.datetime.now(dt.timezone.utc)
+            structlog.get_logger(stdlib_logger.name).info(
+                "Order Completed", user_id="u1", revenue=9.99
+            )
+            after = dt.datetime.now(dt.timezone.utc)
+            assert handler.flush()
+        assert collector.wait_for(1)
+        (message,) = collector.messages
+        assert message["properties"] == {"revenue": 9.99}
+        slack = dt.timedelta(milliseconds=2)
+        assert before - slack <= parsed(message["timestamp"]) <= after + slack
+
+    def test_explicit_timestamp_is_the_messages(self, collector: Collector) -> None:
+        """A timestamp given in the call (a backfill) is the message's, not the stamper's."""
+        bookkeeping_chain(structlog.processors.TimeStamper(fmt="iso", key="logged_at"))
+        with analytics_logger(collector.endpoint) as (stdlib_logger, handler):
+            structlog.get_logger(stdlib_logger.name).info(
+                "Imported", user_id="u1", timestamp="2026-01-02T03:04:05Z"
+            )
+            assert handler.flush()
+        assert collector.wait_for(1)
+        (message,) = collector.messages
+        assert message["timestamp"] == "2026-01-02T03:04:05.000Z"
+        assert set(message["properties"]) == {"logged_at"}  # another key is the user's
+
+    def test_local_time_stamps_in_another_zone(self, collector: Collector) -> None:
+        """TimeStamper(utc=False) writes local time without an offset; it is not read as UTC."""
+        code = f"""
+        import logging, structlog, logbridge
+        structlog.configure(
+            processors=[structlog.processors.TimeStamper(fmt="iso", utc=False),
+                        structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+        )
+        handler = logbridge.AnalyticsHandler(endpoint={collector.endpoint!r}, write_key="k")
+        logging.getLogger("analytics").addHandler(handler)
+        logging.getLogger("analytics").setLevel(logging.INFO)
+        structlog.get_logger("analytics").info("Local", user_id="u1")
+        """
+        before = dt.datetime.now(dt.timezone.utc)
+        done = run_python(code, env={"TZ": "Asia/Kolkata"})
+        after = dt.datetime.now(dt.timezone.utc)
+        assert done.returncode == 0, done.stderr
+        assert collector.wait_for(1)
+        assert before - dt.timedelta(seconds=1) <= parsed(collector.messages[0]["timestamp"])
+        assert parsed(collector.messages[0]["timestamp"]) <= after
+
+    def test_processor_route(self, collector: Collector) -> None:
+        """AnalyticsProcessor after add_log_level and TimeStamper sends only the call's keys."""
+        with analytics_logger(collector.endpoint) as (_, handler):
+            stream = io.StringIO()
+            structlog.configure(
+                processors=[
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso"),
+                    AnalyticsProcessor(handler),
+                    structlog.processors.JSONRenderer(),
+                ],
+                logger_factory=structlog.PrintLoggerFactory(stream),
+                cache_logger_on_first_use=False,
+            )
+            structlog.get_logger().bind(logger="analytics").info("Paid", user_id="u1", n=2)
+            assert handler.flush()
+        assert collector.wait_for(1)
+        (message,) = collector.messages
+        assert message["properties"] == {"n": 2}
+        (line,) = rendered(stream)
+        assert message["timestamp"][:19] == line["timestamp"][:19]  # the stamper's moment
+        assert line["level"] == "info"  # the chain goes on unchanged
 
 
 class TestOptionalDependency:

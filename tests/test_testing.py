@@ -266,7 +266,9 @@ class TestHelpers:
         """Zero or several matches fail, listing what was captured."""
         with pytest.raises(AssertionError, match=found) as failure:
             events.assert_tracked("Order Completed", **kwargs)
-        assert "track u1 Order Completed" in str(failure.value)
+        assert "track 'Order Completed' userId='u1' properties={'revenue': 9.99, 'n': 2}" in str(
+            failure.value
+        )
 
     def test_assert_not_tracked_and_identified(self, events: CapturedEvents) -> None:
         """assert_not_tracked fails for a tracked event; assert_identified checks traits."""

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["format_event", "format_problems", "mask_key"]
+__all__ = ["event_columns", "format_event", "format_problems", "mask_key"]
 
 
 def mask_key(key: str | None) -> str:
@@ -18,29 +18,40 @@ def mask_key(key: str | None) -> str:
 
 def format_event(msg: Mapping[str, Any]) -> str:
     """One short readable line describing a received message."""
+    label, who, what, detail = event_columns(msg)
+    return "  ".join([f"{label:<8}", who, *(part for part in (what, detail) if part)])
+
+
+def event_columns(msg: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """The parts of an echo line: type, who (``user=`` or ``anon=``), what, and details.
+
+    What is the event or name (quoted), the group or the previous id; details are the
+    first properties or traits. Every part is one printable line, cut short.
+    """
     kind = msg.get("type")
-    label = kind if isinstance(kind, str) else "?"
+    label = _clean(kind if isinstance(kind, str) else "?", 12)
     if msg.get("userId") is not None:
         who = f"user={_ident(msg['userId'])}"
     elif msg.get("anonymousId") is not None:
         who = f"anon={_ident(msg['anonymousId'])}"
     else:
         who = "user=?"
-    parts = [f"{_clean(label, 12):<8}", who]
+    what = ""
     if kind == "track":
-        parts.append(f'"{_ident(msg.get("event"))}"')
+        what = f'"{_ident(msg.get("event"))}"'
     elif kind in ("page", "screen") and isinstance(msg.get("name"), str):
-        parts.append(f'"{_clean(msg["name"])}"')
+        what = f'"{_clean(msg["name"])}"'
     elif kind == "group":
-        parts.append(f"group={_ident(msg.get('groupId'))}")
+        what = f"group={_ident(msg.get('groupId'))}"
     elif kind == "alias":
-        parts.append(f"previous={_ident(msg.get('previousId'))}")
+        what = f"previous={_ident(msg.get('previousId'))}"
+    detail = ""
     properties, traits = msg.get("properties"), msg.get("traits")
     if kind in ("track", "page", "screen") and isinstance(properties, Mapping) and properties:
-        parts.append(_brief_object(properties))
+        detail = _brief_object(properties)
     elif kind in ("identify", "group") and isinstance(traits, Mapping) and traits:
-        parts.append("traits=" + _brief_object(traits))
-    return "  ".join(parts)
+        detail = "traits=" + _brief_object(traits)
+    return label, who, what, detail
 
 
 def format_problems(msg: object, problems: list[str]) -> list[str]:

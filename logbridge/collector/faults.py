@@ -40,9 +40,17 @@ class Faults:
     down_for: float = 0.0
     #: Seed for the random choices, for reproducible runs.
     seed: int | None = None
+    #: Amplitude: the first ``throttle_count`` requests holding events of these user or
+    #: device ids are answered 429 with those ids in ``throttled_users``/``_devices``.
+    throttle_ids: frozenset[str] = frozenset()
+    throttle_count: int = 1
+    #: Amplitude: user or device ids over the daily quota (429 ``exceeded_daily_quota_*``).
+    over_quota_ids: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         """Reject values that make no sense, with a message naming the field."""
+        for name in ("throttle_ids", "over_quota_ids"):  # any iterable of ids
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
         for name in ("fail_rate", "reset_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -55,8 +63,8 @@ class Faults:
                 raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
-        if self.status_count < 0:
-            raise ValueError(f"status_count must be >= 0, got {self.status_count!r}")
+        if self.status_count < 0 or self.throttle_count < 0:
+            raise ValueError("status_count and throttle_count must be >= 0")
         if self.retry_after is not None and not _is_header_safe(self.retry_after):
             raise ValueError("retry_after must be a printable single-line header value")
 
@@ -69,6 +77,8 @@ class Faults:
             or self.latency
             or self.down_for
             or (self.status is not None and self.status_count)
+            or (self.throttle_ids and self.throttle_count)
+            or self.over_quota_ids
         )
 
     def describe(self) -> str:
@@ -85,6 +95,10 @@ class Faults:
             parts.append(f"latency {self.latency:g}s")
         if self.down_for:
             parts.append(f"down for {self.down_for:g}s")
+        if self.throttle_ids and self.throttle_count:
+            parts.append(f"throttle {len(self.throttle_ids)} id(s) x{self.throttle_count}")
+        if self.over_quota_ids:
+            parts.append(f"over daily quota: {len(self.over_quota_ids)} id(s)")
         if parts and self.seed is not None:
             parts.append(f"seed {self.seed}")
         return ", ".join(parts) or "none"
@@ -99,6 +113,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._random = random.Random(faults.seed)
         self._status_left = faults.status_count if faults.status is not None else 0
+        self._throttles_left = faults.throttle_count if faults.throttle_ids else 0
 
     def decide(self) -> FaultKind | None:
         """The fault for the next batch request, or None to serve it normally."""
@@ -117,6 +132,14 @@ class FaultInjector:
         if draw < faults.reset_rate + faults.fail_rate:
             return "error"
         return None
+
+    def take_throttle(self) -> bool:
+        """Whether to throttle this request (Amplitude), counting it against ``throttle_count``."""
+        with self._lock:
+            if self._throttles_left <= 0:
+                return False
+            self._throttles_left -= 1
+            return True
 
     def response_status(self, kind: FaultKind) -> int:
         """The HTTP status to answer a request hit by ``kind`` (not used for resets)."""

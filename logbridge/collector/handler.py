@@ -1,12 +1,15 @@
-"""The collector's HTTP request handler: batches, stats, messages and health.
+"""The collector's HTTP request handler: batches, stats, messages, health and the debugger.
 
 Each batch request is read, checked (size, auth, spec) and handed to the :class:`Recorder`
-in one piece; faults from the :class:`FaultInjector` are injected before it is parsed.
+and the debugger's :class:`EventLog` in one piece; faults from the :class:`FaultInjector`
+are injected before it is parsed. The debugger's paths are answered by
+:mod:`logbridge.collector.debugger`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import struct
 import threading
@@ -15,8 +18,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from logbridge.collector import amplitude, debugger
 from logbridge.collector.batch import basic_user, open_batch, sort_messages
 from logbridge.collector.body import Reject, read_body, wire_limit
+from logbridge.collector.events import DEFAULT_MAX_EVENTS, EventLog
 from logbridge.collector.faults import FaultInjector, FaultKind, Faults
 from logbridge.collector.oauth import TOKEN_PATH, TokenIssuer, bearer_token
 from logbridge.collector.recorder import Recorder, RequestRecord, compact_json
@@ -40,6 +45,9 @@ class Service:
         max_body_bytes: int,
         max_message_bytes: int,
         oauth: TokenIssuer | None = None,
+        *,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_messages: int | None = None,
     ) -> None:
         """Bundle what the handlers need."""
         self.write_key = write_key
@@ -47,20 +55,25 @@ class Service:
         self.injector = FaultInjector(faults)
         self.max_body_bytes = max_body_bytes
         self.max_message_bytes = max_message_bytes
-        self.recorder = Recorder()
+        self.recorder = Recorder(max_messages)
+        self.events = EventLog(max_events)
         self.stopping = threading.Event()
+
+    def stats(self) -> dict[str, Any]:
+        """What ``/stats`` answers: the recorder's counts and the debugger's."""
+        return {**self.recorder.stats(), **self.events.stats()}
 
 
 def _is_batch_path(path: str) -> bool:
-    """Whether ``path`` is a batch endpoint (``.../v1/batch`` or ``.../batch``)."""
-    return path.endswith("/batch")
+    """Whether ``path`` takes batches: ``.../v1/batch``, ``.../batch`` or Amplitude's paths."""
+    return path.endswith("/batch") or path in amplitude.AMPLITUDE_PATHS
 
 
 def _allowed_methods(path: str) -> str | None:
     """The ``Allow`` header value for a known ``path``; None for an unknown one."""
     if _is_batch_path(path):
         return "POST"
-    return "GET, HEAD" if path in _INFO_PATHS else None
+    return "GET, HEAD" if path in _INFO_PATHS else debugger.allowed_methods(path)
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -91,15 +104,19 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._refuse(path)
 
     def do_GET(self) -> None:
-        """Serve ``/health``, ``/stats`` and ``/messages``."""
+        """Serve ``/health``, ``/stats``, ``/messages`` and the debugger."""
         path = self._path()
         recorder = self.server.service.recorder
         if path == "/health":
             self._reply(200, {"ok": True})
+        elif path in ("/stats", "/messages") and not debugger.host_allowed(self):
+            self._reply_error(403, "unexpected Host header")  # a rebound DNS name
         elif path == "/stats":
-            self._reply(200, recorder.stats())
+            self._reply(200, self.server.service.stats())
         elif path == "/messages":
             self._reply(200, recorder.messages())
+        elif debugger.handles(path):
+            debugger.serve(self, path, urlsplit(self.path).query)
         else:
             self._refuse(path)
 
@@ -109,7 +126,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         """Refuse any other method: 405 on known paths, 404 elsewhere."""
         self._refuse(self._path())
 
-    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _other
+    def do_DELETE(self) -> None:
+        """Clear the debugger's events (``DELETE /events``); refuse other paths."""
+        path = self._path()
+        if debugger.handles(path):
+            debugger.serve(self, path, "")
+        else:
+            self._refuse(path)
+
+    do_PUT = do_PATCH = do_OPTIONS = _other
 
     # -- batches
 
@@ -130,11 +155,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         encoding = (self.headers.get("Content-Encoding") or "").strip().lower() or None
         try:
-            wire = read_body(self.rfile, self.headers, wire_limit(service.max_body_bytes, encoding))
+            limit = amplitude.body_limit(path, service.max_body_bytes)
+            wire = read_body(self.rfile, self.headers, wire_limit(limit, encoding))
         except Reject as reject:
             self._reject(path, reject, body_bytes=reject.body_bytes)
             return
         fault = service.injector.decide()
+        request = amplitude.parse(path, wire, encoding, urlsplit(self.path).query)
+        if request is not None and fault != "reset":
+            self._amplitude(path, request, fault, wire)
+            return
         if fault is not None:
             self._inject(path, fault, len(wire))
             return
@@ -162,7 +192,26 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
         record = self._make_record(path, 200, len(wire), len(batch))
         recorder.record_batch(record, messages, invalid, lines)
+        service.events.add_batch(record, wire, batch, invalid)
         self._reply(200, {"success": True})
+
+    def _amplitude(
+        self, path: str, request: amplitude.Request, fault: FaultKind | None, wire: bytes
+    ) -> None:
+        """Answer an Amplitude request (see :mod:`logbridge.collector.amplitude`)."""
+        service = self.server.service
+        answer = amplitude.answer(request, service.write_key, service.injector, fault)
+        record = self._make_record(path, answer.status, len(wire), len(answer.events), fault=fault)
+        recorder = service.recorder
+        lines = amplitude.echo_lines(answer) if recorder.echoing else []
+        record = dataclasses.replace(record, format="amplitude")
+        recorder.record_amplitude(record, answer.events, answer.mappings, lines)
+        shown, invalid = amplitude.debugger_events(request, answer)
+        if shown:
+            service.events.add_batch(record, wire, shown, invalid)
+        retry_after = service.injector.retry_after(answer.status) if fault else None
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        self._reply(answer.status, answer.payload, headers)
 
     def _token(self, issuer: TokenIssuer) -> None:
         """Answer ``POST /token``: a bearer token for a good client assertion."""
@@ -230,7 +279,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             headers["WWW-Authenticate"] = 'Basic realm="logbridge collect"'
         if reject.close:
             headers["Connection"] = "close"
-        self._reply_error(reject.status, reject.message, headers)
+        if path in amplitude.OWN_PATHS:
+            self._reply(reject.status, amplitude.error_body(reject.status, reject.message), headers)
+        else:
+            self._reply_error(reject.status, reject.message, headers)
 
     # -- records and answers
 
@@ -284,8 +336,14 @@ class RequestHandler(BaseHTTPRequestHandler):
     ) -> None:
         """Send ``payload`` as a JSON response (no body for HEAD)."""
         body = compact_json(payload).encode("utf-8")
+        self.send_payload(status, "application/json", body, headers)
+
+    def send_payload(
+        self, status: int, content_type: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``body`` as a response of ``content_type`` (no body for HEAD)."""
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

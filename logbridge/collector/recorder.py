@@ -1,13 +1,16 @@
 """What the collector received, recorded thread-safely: messages, requests and counts.
 
 A :class:`Recorder` takes its lock once per request (never per message), so counting stays
-cheap enough for benchmarks; callers can block until enough has arrived.
+cheap enough for benchmarks; callers can block until enough has arrived. Given
+``max_messages``, it keeps only the last that many messages, problems and requests (the
+counts stay exact), so a long-running ``logbridge collect`` does not grow without bound.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
 
@@ -35,6 +38,8 @@ class RequestRecord:
     headers: dict[str, str] = field(hash=False)  # Authorization masked
     method: str = "POST"
     fault: FaultKind | None = None
+    #: The wire format of the request: "segment" or "amplitude".
+    format: str = "segment"
 
 
 class Recorder:
@@ -44,8 +49,11 @@ class Recorder:
     echo lines written to the ``echo`` stream, when :meth:`attach` gave those.
     """
 
-    def __init__(self) -> None:
-        """Start empty, with no output file and no echo stream."""
+    def __init__(self, max_messages: int | None = None) -> None:
+        """Start empty, with no output file and no echo stream; keep all, or ``max_messages``."""
+        if max_messages is not None and max_messages <= 0:
+            raise ValueError(f"max_messages must be positive, got {max_messages!r}")
+        self._max = max_messages
         self._cond = threading.Condition()
         self._output: IO[str] | None = None
         self._echo: TextIO | None = None
@@ -53,14 +61,20 @@ class Recorder:
 
     def _clear(self) -> None:
         """Forget everything recorded (the caller holds the lock or owns the recorder)."""
-        self._messages: list[dict[str, Any]] = []
-        self._invalid: list[tuple[Any, list[str]]] = []
-        self._requests: list[RequestRecord] = []
+        self._messages: deque[dict[str, Any]] = deque(maxlen=self._max)
+        self._invalid: deque[tuple[Any, list[str]]] = deque(maxlen=self._max)
+        self._requests: deque[RequestRecord] = deque(maxlen=self._max)
+        self._received = self._invalid_count = self._request_count = 0
+        self._by_status: dict[str, int] = {}
         self._id_counts: dict[str, int] = {}
         self._repeated: dict[str, int] = {}
         self._without_id = 0
         self._batches = 0
         self._faults: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        self._amplitude_events: deque[dict[str, Any]] = deque(maxlen=self._max)
+        self._usermaps: deque[dict[str, Any]] = deque(maxlen=self._max)
+        self._amplitude_count = self._usermap_count = 0
+        self._insert_ids: dict[str, int] = {}
         self._active = 0  # batch requests being handled right now
         self._max_active = 0  # the most handled at once since the last reset
 
@@ -98,7 +112,7 @@ class Recorder:
     def record_request(self, record: RequestRecord) -> None:
         """Record a request that delivered no messages (an error, a fault, a 404...)."""
         with self._cond:
-            self._requests.append(record)
+            self._count_request(record)
             if record.fault is not None:
                 self._faults[record.fault] += 1
             self._cond.notify_all()
@@ -112,10 +126,12 @@ class Recorder:
     ) -> None:
         """Record an accepted batch: its messages, its problems, the request and the sinks."""
         with self._cond:
-            self._requests.append(record)
+            self._count_request(record)
             self._batches += 1
             self._messages.extend(messages)
             self._invalid.extend(invalid)
+            self._received += len(messages)
+            self._invalid_count += len(invalid)
             counts, repeated = self._id_counts, self._repeated
             for msg in messages:
                 message_id = msg.get("messageId")
@@ -128,6 +144,36 @@ class Recorder:
                     self._without_id += 1
             self._write(messages, lines)
             self._cond.notify_all()
+
+    def record_amplitude(
+        self,
+        record: RequestRecord,
+        events: list[dict[str, Any]],
+        mappings: list[dict[str, Any]],
+        lines: list[str],
+    ) -> None:
+        """Record an Amplitude request with what it ingested: events, or User Mappings."""
+        with self._cond:
+            self._count_request(record)
+            if record.fault is not None:
+                self._faults[record.fault] += 1
+            self._amplitude_events.extend(events)
+            self._amplitude_count += len(events)
+            self._usermap_count += len(mappings)
+            self._usermaps.extend(mappings)
+            for event in events:
+                insert_id = event.get("insert_id")
+                if isinstance(insert_id, str):
+                    self._insert_ids[insert_id] = self._insert_ids.get(insert_id, 0) + 1
+            self._write(events, lines)
+            self._cond.notify_all()
+
+    def _count_request(self, record: RequestRecord) -> None:
+        """Keep and count one request, by its status (the lock is held)."""
+        self._requests.append(record)
+        self._request_count += 1
+        status = str(record.status)
+        self._by_status[status] = self._by_status.get(status, 0) + 1
 
     def _write(self, messages: list[dict[str, Any]], lines: list[str]) -> None:
         """Append to the output file and the echo stream; a broken echo must not stop us."""
@@ -166,30 +212,53 @@ class Recorder:
         with self._cond:
             return list(self._requests)
 
+    def amplitude_events(self) -> list[dict[str, Any]]:
+        """A copy of every Amplitude event ingested, in arrival order."""
+        with self._cond:
+            return list(self._amplitude_events)
+
+    def usermaps(self) -> list[dict[str, Any]]:
+        """A copy of every User Mapping received (``{user_id, global_user_id}``)."""
+        with self._cond:
+            return list(self._usermaps)
+
+    def wait_for_amplitude(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` Amplitude events and mappings arrived; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._amplitude_count + self._usermap_count >= count, timeout
+            )
+
     def wait_for_messages(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` messages arrived; False if ``timeout`` ran out first."""
         with self._cond:
-            return self._cond.wait_for(lambda: len(self._messages) >= count, timeout)
+            return self._cond.wait_for(lambda: self._received >= count, timeout)
 
     def wait_for_requests(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` requests were recorded; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: len(self._requests) >= count, timeout)
+            return self._cond.wait_for(lambda: self._request_count >= count, timeout)
 
     def stats(self) -> dict[str, Any]:
         """Counts of what was received; ``by_message_id`` only for ids seen more than once."""
         with self._cond:
-            received = len(self._messages)
+            received = self._received
             unique = len(self._id_counts) + self._without_id
             return {
                 "received": received,
                 "unique": unique,
                 "duplicates": received - unique,
-                "invalid": len(self._invalid),
-                "requests": len(self._requests),
+                "invalid": self._invalid_count,
+                "requests": self._request_count,
+                "requests_by_status": dict(self._by_status),
                 "batches": self._batches,
                 "concurrent_batches": self._active,
                 "max_concurrent_batches": self._max_active,
                 "faults": dict(self._faults),
                 "by_message_id": dict(self._repeated),
+                "amplitude": {
+                    "events": self._amplitude_count,
+                    "unique": len(self._insert_ids),
+                    "usermaps": self._usermap_count,
+                },
             }

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from logbridge.collector.echo import format_event, format_problems, mask_key
+from logbridge.collector.events import DEFAULT_MAX_EVENTS, EventLog
 from logbridge.collector.faults import Faults
 from logbridge.collector.handler import Service
 from logbridge.collector.http_server import CollectorHTTPServer
@@ -38,10 +39,15 @@ class Collector:
         max_body_bytes: int = 500_000,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         oauth: TokenIssuer | None = None,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_messages: int | None = None,
     ) -> None:
         """Configure the collector; nothing is bound until :meth:`start`.
 
         With ``oauth``, ``POST /token`` issues bearer tokens, which the batch paths accept.
+        The debugger page and ``/events`` keep the last ``max_events`` events;
+        :attr:`messages`, :attr:`invalid` and :attr:`requests` keep everything, or the last
+        ``max_messages`` of each when it is given.
         """
         if max_body_bytes <= 0 or max_message_bytes <= 0:
             raise ValueError("max_body_bytes and max_message_bytes must be positive")
@@ -52,7 +58,8 @@ class Collector:
         self._port: int | None = None
         self._echo = echo
         self._service = Service(
-            write_key, self.faults, max_body_bytes, max_message_bytes, oauth=oauth
+            write_key, self.faults, max_body_bytes, max_message_bytes, oauth,
+            max_events=max_events, max_messages=max_messages,
         )
         self._recorder = self._service.recorder
         self._lifecycle = threading.RLock()
@@ -116,6 +123,7 @@ class Collector:
                 raise
             self._server = server
             self._service.stopping.clear()
+            self._service.events.open()
             self._recorder.attach(output, self._echo)
             self._schedule_up(self.faults.down_for)
         return self
@@ -127,6 +135,7 @@ class Collector:
             if server is None:
                 return
             self._service.stopping.set()
+            self._service.events.close()
             self._cancel_timer()
             self._server = None
             try:
@@ -243,9 +252,28 @@ class Collector:
         return self._recorder.messages()
 
     @property
+    def amplitude_events(self) -> list[dict[str, Any]]:
+        """Every Amplitude event ingested (``/2/httpapi``, ``/batch``), in arrival order."""
+        return self._recorder.amplitude_events()
+
+    @property
+    def usermaps(self) -> list[dict[str, Any]]:
+        """Every Amplitude User Mapping received on ``/usermap``."""
+        return self._recorder.usermaps()
+
+    def wait_for_amplitude(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` Amplitude events and mappings arrived; False on timeout."""
+        return self._recorder.wait_for_amplitude(count, timeout)
+
+    @property
     def invalid(self) -> list[tuple[Any, list[str]]]:
         """Each invalid message with its problems, in arrival order."""
         return self._recorder.invalid()
+
+    @property
+    def events(self) -> EventLog:
+        """The debugger's log of recent events (what the page and ``/events`` show)."""
+        return self._service.events
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -263,7 +291,12 @@ class Collector:
     def reset(self) -> None:
         """Forget everything received (fault progress, such as ``status_count``, is kept)."""
         self._recorder.reset()
+        self._service.events.reset()
 
     def stats(self) -> dict[str, Any]:
-        """Counts of received, unique, duplicate and invalid messages, requests and faults."""
-        return self._recorder.stats()
+        """Counts of received, unique, duplicate and invalid messages, requests and faults.
+
+        Also per type (``by_type``) and event name (``by_event``), and the debugger's window
+        (``events``: kept, max_events, evicted, per_second), as ``GET /stats`` answers.
+        """
+        return self._service.stats()
