@@ -113,6 +113,9 @@ class HttpDestination:
 
     name = "http"
     wire_format = "segment"
+    #: A subclass whose send() and read() keep nothing of one request on the destination
+    #: sets this, so that several requests may be out at once (``max_in_flight``).
+    concurrent_sends = False
     limits = Limits(32 * 1024, 500_000, 2_500)
     content_type = "application/json"
 
@@ -123,9 +126,10 @@ class HttpDestination:
         self.auth = auth
         self._own_session = settings.session is None
         self._session: Any = settings.session or requests.Session()
-        #: Whether :meth:`send` may run on several threads at once (not with a user's session,
-        #: nor with credentials that do not say they can be fetched concurrently).
-        self.thread_safe = self._own_session and (
+        #: Whether :meth:`send` may run on several threads at once: the class says so
+        #: (:attr:`concurrent_sends`), the sessions are ours, the credentials can be used
+        #: concurrently.
+        self.thread_safe = self.concurrent_sends and self._own_session and (
             auth is None or bool(getattr(auth, "thread_safe", False))
         )
         self._local = threading.local()  # each sending thread's session

@@ -71,6 +71,7 @@ class SegmentDestination(HttpDestination):
     """
 
     wire_format = "segment"
+    concurrent_sends = True  # nothing of a request is kept between send() and read()
 
     def __init__(
         self,
