@@ -280,6 +280,9 @@ class TestRateLimit:
         code = README_SNIPPET.replace(
             'write_key="YOUR_WRITE_KEY"', 'write_key="YOUR_WRITE_KEY", flush_at=1'
         )
+        # A request each: two records logged at once may share one batch.
+        code = code.replace('"revenue": 99.99})\n', '"revenue": 99.99})\nhandler.flush()\n')
+        assert code.count("handler.flush()") == 1
         done = run_python(code, env=_env(keyed))
         rejected = _lines(done.stderr, "rejected")
         assert len(rejected) == 2, done.stderr
