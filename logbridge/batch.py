@@ -46,11 +46,28 @@ class Batch:
         self._started = 0.0
 
     @classmethod
-    def for_destination(cls, limits: Limits, flush_at: int, flush_interval: float) -> Batch:
-        """A batch ready at ``flush_at`` messages, full at a destination's request limits."""
+    def for_destination(
+        cls,
+        limits: Limits,
+        flush_at: int,
+        flush_interval: float,
+        *,
+        max_count: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Batch:
+        """A batch ready at ``flush_at`` messages, full at a destination's request limits.
+
+        ``max_count``/``max_bytes`` cap it further: the outbox's bounds, so that one batch
+        never holds more than the outbox may.
+        """
+        count = limits.max_request_count if max_count is None else min(
+            max_count, limits.max_request_count
+        )
+        size = limits.max_request_bytes if max_bytes is None else min(
+            max_bytes, limits.max_request_bytes
+        )
         return cls(
-            limits.max_request_count, flush_interval, limits.max_request_bytes,
-            limits.envelope_bytes, ready_at=flush_at,
+            count, flush_interval, size, limits.envelope_bytes, ready_at=min(flush_at, count),
         )
 
     def __len__(self) -> int:

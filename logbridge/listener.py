@@ -96,6 +96,7 @@ class AnalyticsListener(logging.handlers.QueueListener):
             flush_at=options.flush_at, flush_interval=options.flush_interval,
             context=options.context, on_error=options.on_error,
             stats=self.stats, reporter=self.reporter, backlog=self._has_backlog,
+            max_batch_messages=options.max_queue_size, max_batch_bytes=options.max_queue_bytes,
         )
         if standalone:
             self.start()

@@ -39,6 +39,8 @@ class Pipeline:
         stats: Stats,
         reporter: Reporter,
         backlog: Callable[[], bool] = lambda: False,
+        max_batch_messages: int | None = None,
+        max_batch_bytes: int | None = None,
     ) -> None:
         self.destination = destination
         self.backlog = backlog
@@ -47,7 +49,10 @@ class Pipeline:
         self.stats = stats
         self.reporter = reporter
         self.max_item_bytes = destination.limits.max_message_bytes
-        self.batch = Batch.for_destination(destination.limits, flush_at, flush_interval)
+        self.batch = Batch.for_destination(
+            destination.limits, flush_at, flush_interval,
+            max_count=max_batch_messages, max_bytes=max_batch_bytes,
+        )
         self._encoder = Encoder()
         self._sink = sink
         self._words_seen: set[str] = set()  # message words already checked for a hint

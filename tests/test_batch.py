@@ -167,3 +167,21 @@ class TestBody:
         assert encode_body([b"{}", b'{"a":1}'], SENT_AT) == (
             b'{"batch":[{},{"a":1}],"sentAt":"' + SENT_AT.encode() + b'"}'
         )
+
+
+class TestOutboxBounds:
+    """A batch never grows past what the outbox may hold."""
+
+    def test_capped_by_the_outbox(self):
+        """With a backlog a batch fills to the smaller of the request and outbox bounds."""
+        batch = _Batch.for_destination(SEGMENT_LIMITS, 100, 5.0, max_count=50, max_bytes=40_000)
+        assert batch.max_count == 50
+        assert batch.max_bytes == 40_000
+        assert batch.ready_at == 50
+
+    def test_request_limits_when_the_outbox_is_larger(self):
+        """A large outbox leaves the destination's request limits in charge."""
+        batch = _Batch.for_destination(SEGMENT_LIMITS, 100, 5.0, max_count=100_000)
+        assert batch.max_count == SEGMENT_LIMITS.max_request_count
+        assert batch.max_bytes == SEGMENT_LIMITS.max_request_bytes
+        assert batch.ready_at == 100

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from ..report import Reporter
 from ..stats import Stats
 from .deadletter import DeadLetter
-from .inflight import DEFAULT_MAX_IN_FLIGHT
 from .outbox import OutboxLimits
 from .retry import RetryPolicy
 from .sender import Callbacks, Sender
@@ -45,5 +44,5 @@ def sender_for(
         dead_letter=DeadLetter(options.dead_letter) if options.dead_letter else None,
         callbacks=Callbacks(on_success=options.on_success, on_error=options.on_error),
         stats=stats, reporter=reporter, deadline=deadline, sync=options.sync,
-        max_in_flight=getattr(options, "max_in_flight", DEFAULT_MAX_IN_FLIGHT),
+        max_in_flight=options.max_in_flight,
     )

@@ -22,11 +22,7 @@ from ..errors import DeliveryError
 from ..guard import own_thread
 from ..report import describe
 
-__all__ = ["DEFAULT_MAX_IN_FLIGHT", "InFlight"]
-
-#: Requests out at once by default: at 50 ms a request, 4 kept a burst's delivery ahead of
-#: what the listener produces on 2 cores (benchmarks/PROFILE.md); 1 is one at a time.
-DEFAULT_MAX_IN_FLIGHT = 4
+__all__ = ["InFlight"]
 
 T = TypeVar("T")
 Send = Callable[..., Outcome]  # destination.send(items, *, timeout=...)

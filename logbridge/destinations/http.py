@@ -13,6 +13,7 @@ Retrying, backing off and giving up are the sender's decisions
 
 from __future__ import annotations
 
+import abc
 import base64
 import contextlib
 import dataclasses
@@ -104,7 +105,7 @@ class BasicAuth:
         return False
 
 
-class HttpDestination:
+class HttpDestination(abc.ABC):
     """POSTs request bodies to one URL on one keep-alive ``requests.Session``.
 
     Subclasses say how items become a body (:meth:`body`) and what an answer means
@@ -135,9 +136,7 @@ class HttpDestination:
         self._local = threading.local()  # each sending thread's session
         self._sessions: list[Any] = []  # every session made for a thread, to close them
         self._sessions_lock = threading.Lock()
-        self._request_options: dict[str, Any] = {"verify": settings.verify}
-        if settings.proxies:
-            self._request_options["proxies"] = dict(settings.proxies)
+        self._request_options = request_options(settings)
         if self._own_session:
             self._read_environment_once()
         self._headers = {"Content-Type": self.content_type, "User-Agent": USER_AGENT}
@@ -159,9 +158,9 @@ class HttpDestination:
         """A spec message is sent as it is."""
         return (message,)
 
+    @abc.abstractmethod
     def body(self, items: Sequence[bytes]) -> bytes:
         """The request body for ``items``."""
-        raise NotImplementedError
 
     def read(self, status: int, headers: Mapping[str, str], text: str, count: int) -> Outcome:
         """What an answer with ``status`` means for the ``count`` items sent."""
@@ -296,6 +295,14 @@ class HttpDestination:
         close_auth = getattr(self.auth, "close", None)
         if close_auth is not None:
             close_auth()
+
+
+def request_options(settings: HttpSettings) -> dict[str, Any]:
+    """The keyword arguments of ``session.post`` that ``settings`` ask for (TLS, proxies)."""
+    options: dict[str, Any] = {"verify": settings.verify}
+    if settings.proxies:
+        options["proxies"] = dict(settings.proxies)
+    return options
 
 
 def outcome_for_status(status: int, headers: Mapping[str, str], text: str) -> Outcome:

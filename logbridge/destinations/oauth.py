@@ -32,7 +32,7 @@ import requests
 
 from ..errors import DeliveryError
 from ..report import logger
-from .http import USER_AGENT, HttpSettings
+from .http import USER_AGENT, HttpSettings, request_options
 from .oauth_options import (
     DEFAULT_AUTH_SERVER,
     DEFAULT_SCOPE,
@@ -141,9 +141,7 @@ class OAuth:
         self._key = private_key
         self._own_session = settings.session is None
         self._session: Any = settings.session or requests.Session()
-        self._request_options: dict[str, Any] = {"verify": settings.verify}
-        if settings.proxies:
-            self._request_options["proxies"] = dict(settings.proxies)
+        self._request_options = request_options(settings)
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._token: str | None = None

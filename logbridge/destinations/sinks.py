@@ -13,6 +13,7 @@ destinations on the same protocol.
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import sys
@@ -44,7 +45,7 @@ LOCAL_LIMITS = Limits(
 CONSOLE_DETAIL_CHARS = 300
 
 
-class LocalDestination:
+class LocalDestination(abc.ABC):
     """What the local destinations share: Segment messages as they are, nothing to warm up."""
 
     name = "local"
@@ -55,16 +56,17 @@ class LocalDestination:
         """A spec message is kept as it is."""
         return (message,)
 
+    @abc.abstractmethod
     def send(self, items: Sequence[bytes], *, timeout: float) -> Outcome:
-        raise NotImplementedError
+        """Keep ``items`` where this destination keeps them."""
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027  (optional hook: nothing to prepare)
         """Nothing to prepare."""
 
-    def reset_after_fork(self) -> None:
+    def reset_after_fork(self) -> None:  # noqa: B027  (optional hook)
         """Nothing is shared with the parent that matters."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook)
         """Nothing to release."""
 
 
