@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable
 
-__all__ = ["Entry", "FlushMarker", "Outbox", "OutboxLimits"]
+__all__ = ["Entry", "FlushMarker", "Outbox", "OutboxLimits", "Parking"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,3 +177,42 @@ class Outbox:
             self.messages = self.bytes = 0
             self.cond.notify_all()
             return rest
+
+
+class Parking:
+    """Items a destination deferred (a throttled user), held until their time comes.
+
+    They stay counted in the outbox's totals (see :meth:`Outbox.shrink`), and go back to
+    its front when due (:meth:`Outbox.put_front`).
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: list[tuple[float, Entry]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._held)
+
+    def park(self, entry: Entry, until: float) -> None:
+        """Hold ``entry`` until the monotonic time ``until``."""
+        self._held.append((until, entry))
+
+    def due(self, now: float) -> list[Entry]:
+        """Take the entries whose time has come."""
+        ready = [entry for when, entry in self._held if when <= now]
+        if ready:
+            self._held = [(when, entry) for when, entry in self._held if when > now]
+        return ready
+
+    def wait(self, now: float) -> float | None:
+        """Seconds until the first entry is due; None when nothing is held."""
+        if not self._held:
+            return None
+        return max(0.0, min(when for when, _ in self._held) - now)
+
+    def take_all(self) -> list[Entry]:
+        """Every held entry, now."""
+        entries = [entry for _, entry in self._held]
+        self._held = []
+        return entries

@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ..destinations.base import Destination, Outcome
 from ..errors import DeliveryError
@@ -40,9 +38,10 @@ from ..report import Reporter, call_safely, describe
 from ..stats import DropReason, Stats
 from .deadletter import DeadLetter
 from .inflight import InFlight
-from .outbox import Entry, FlushMarker, Outbox, OutboxLimits
+from .outbox import Entry, FlushMarker, Outbox, OutboxLimits, Parking
 from .retry import RetryPolicy
 from .spool import Spool
+from .spooling import SpoolBook, decode
 
 __all__ = ["Callbacks", "Sender"]
 
@@ -84,22 +83,26 @@ class Sender:
         self.retry = retry
         self.stats = stats
         self.reporter = reporter
-        self.spool = spool
         self.dead_letter = dead_letter
         self.callbacks = callbacks
         self.outbox = Outbox(limits)
+        self.spool_book = None if spool is None else SpoolBook(
+            spool, self.outbox, stats=stats, reporter=reporter, on_error=callbacks.on_error,
+        )
         self._deadline = deadline
         self._wake = threading.Event()  # set by stop(): interrupts a backoff wait
         self._stopping = False
         self._inline_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._failures = 0  # consecutive retryable failures: the endpoint's health
-        self._evicted_upto = 0  # the newest spool row id evicted so far (0: none)
-        self._parked: list[tuple[float, Entry]] = []  # deferred items and when they may go
+        self._parked = Parking()  # items the destination deferred, until their time
         self._flight: InFlight[Entry] | None = None  # made by the sender's thread
         self._flying: set[Entry] = set()  # entries with a request out
         self._rng = random.Random()
-        recovered = self._recover() if spool is not None else 0
+        recovered = 0
+        if self.spool_book is not None:
+            limits_of = destination.limits if destination is not None else None
+            recovered = self.spool_book.recover(limits_of)
         if recovered and destination is not None and not sync:
             # A killed process's messages go out now, not at this one's first event.
             with contextlib.suppress(RuntimeError):
@@ -131,7 +134,7 @@ class Sender:
         """Take a batch for delivery; never raises, blocks only with ``block``."""
         if self.destination is None:  # disabled: validated and counted, sent nowhere
             return
-        spool_ids = self._spooled(items) if self.spool is not None else None
+        spool_ids = self.spool_book.persist(items) if self.spool_book is not None else None
         entry = Entry(items, spool_ids)
         if not self.outbox.put(entry, may_wait=self.running and not self._stopping):
             limits = self.outbox.limits
@@ -385,27 +388,24 @@ class Sender:
         by_delay: dict[float, list[int]] = {}
         for index, seconds in deferred.items():
             by_delay.setdefault(seconds, []).append(index)
+        held = []
         for seconds, indices in by_delay.items():
-            self._parked.append((time.monotonic() + seconds, entry.part(sorted(indices))))
+            part = entry.part(sorted(indices))
+            self._parked.park(part, time.monotonic() + seconds)
+            held.append(part)
             self.stats.add("deferred", len(indices))
         kept = entry.part(i for i in range(count) if i not in refused and i not in deferred)
-        held = [part for _, part in self._parked[len(self._parked) - len(by_delay):]]
         self.outbox.shrink(entry, kept, held=held)
 
     def _release_parked(self) -> None:
         """Put parked batches whose time has come back at the front of the outbox."""
-        if not self._parked:
-            return
-        now = time.monotonic()
-        due = [entry for when, entry in self._parked if when <= now]
-        if due:
-            self._parked = [(when, entry) for when, entry in self._parked if when > now]
-            self.outbox.put_front(due, counted=True)
+        if self._parked:
+            due = self._parked.due(time.monotonic())
+            if due:
+                self.outbox.put_front(due, counted=True)
 
     def _parked_wait(self) -> float | None:
-        if not self._parked:
-            return None
-        return max(0.0, min(when for when, _ in self._parked) - time.monotonic())
+        return self._parked.wait(time.monotonic())
 
     def _wait_for_parked(self) -> bool:
         """With only held-back items ahead, wait for the first; False if the deadline forbids."""
@@ -434,81 +434,14 @@ class Sender:
                 return True
             self._wake.wait(remaining)
 
-    # Spool ---------------------------------------------------------------------
-
-    def _spooled(self, items: list[bytes]) -> list[int] | None:
-        assert self.spool is not None
-        try:
-            spool_ids, evicted, newest_evicted = self.spool.add(items)
-        except Exception as exc:
-            self.reporter.problem("spool", f"could not persist {len(items)} messages: {exc!r}")
-            return None
-        if evicted:
-            # Counted when their batch comes up (see _unspooled): a batch in flight right
-            # now may still be delivered.
-            self._evicted_upto = max(self._evicted_upto, newest_evicted)
-            self.reporter.problem(
-                DropReason.SPOOL_FULL.value,
-                f"spool over {self.spool.max_bytes} bytes: dropping the {evicted} oldest messages",
-            )
-        return spool_ids
-
     def _unspooled(self, entry: Entry) -> bool:
         """Drop the messages of ``entry`` evicted from a full spool; True if none is left."""
-        if not self._take_evicted(entry):
+        if self.spool_book is None or not self.spool_book.take_evicted(entry):
             return False
         if entry.items:
             return False
         self.outbox.pop(entry)
         return True
-
-    def _take_evicted(self, entry: Entry) -> bool:
-        """Remove from ``entry`` (and count) its messages evicted from the spool."""
-        ids = entry.spool_ids
-        if self.spool is None or not ids or ids[0] > self._evicted_upto:
-            return False
-        try:
-            kept = set(self.spool.contains(ids))
-        except Exception as exc:
-            self.reporter.problem("spool", f"could not read {self.spool.path}: {exc!r}")
-            return False
-        if len(kept) == len(ids):
-            return False
-        gone = [item for item, row in zip(entry.items, ids, strict=True) if row not in kept]
-        self.outbox.shrink(entry, entry.part(i for i, row in enumerate(ids) if row in kept))
-        self.stats.add("failed", len(gone))
-        self.stats.drop(DropReason.SPOOL_FULL, len(gone))
-        if self.callbacks.on_error is not None:
-            failure = DeliveryError(f"{DropReason.SPOOL_FULL.value}: evicted from the full spool")
-            call_safely(self.reporter, self.callbacks.on_error, failure, _decode(gone))
-        return True
-
-    def _recover(self) -> int:
-        """Queue the spooled messages of processes that are gone, oldest first; how many."""
-        assert self.spool is not None
-        try:
-            rows = self.spool.take_over()
-        except Exception as exc:
-            self.reporter.problem("spool", f"could not read {self.spool.path}: {exc!r}")
-            return 0
-        limits = self.destination.limits if self.destination is not None else None
-        max_count = limits.max_request_count if limits else 100
-        max_bytes = (limits.max_request_bytes - limits.envelope_bytes) if limits else 500_000
-        items: list[bytes] = []
-        ids: list[int] = []
-        size = 0
-        for row_id, body in rows:
-            if items and (len(items) >= max_count or size + len(body) + 1 > max_bytes):
-                self.outbox.put_unbounded(Entry(items, ids))
-                items, ids, size = [], [], 0
-            items.append(body)
-            ids.append(row_id)
-            size += len(body) + 1
-        if items:
-            self.outbox.put_unbounded(Entry(items, ids))
-        if rows:
-            self.stats.add("recovered", len(rows))
-        return len(rows)
 
     # Settling ------------------------------------------------------------------
 
@@ -518,7 +451,7 @@ class Sender:
             self.stats.add("sent", len(entry.items))
             self.stats.add("batches")
             if self.callbacks.on_success is not None:
-                call_safely(self.reporter, self.callbacks.on_success, _decode(entry.items))
+                call_safely(self.reporter, self.callbacks.on_success, decode(entry.items))
             self._forget(entry)
         else:
             self._drop(entry, reason or DropReason.RETRIES_EXHAUSTED, error,
@@ -526,11 +459,8 @@ class Sender:
 
     def _forget(self, entry: Entry) -> None:
         """Remove a settled batch from the spool."""
-        if self.spool is not None and entry.spool_ids:
-            try:
-                self.spool.remove(entry.spool_ids)
-            except Exception as exc:
-                self.reporter.problem("spool", f"could not remove settled rows: {exc!r}")
+        if self.spool_book is not None:
+            self.spool_book.forget(entry)
 
     def _drop(
         self, entry: Entry, reason: DropReason, error: BaseException | None, detail: str
@@ -547,18 +477,17 @@ class Sender:
                 self.reporter.problem("dead_letter", f"could not write: {exc!r}")
         if self.callbacks.on_error is not None:
             failure = error if error is not None else DeliveryError(reason.value)
-            call_safely(self.reporter, self.callbacks.on_error, failure, _decode(entry.items))
+            call_safely(self.reporter, self.callbacks.on_error, failure, decode(entry.items))
 
     def _abandon_rest(self) -> None:
         """At the deadline: what is left stays in the spool, or is dropped and counted."""
-        rest: list[Entry | FlushMarker] = [entry for _, entry in self._parked]
-        self._parked = []
+        rest: list[Entry | FlushMarker] = list(self._parked.take_all())
         rest += self.outbox.take_all()
         for entry in rest:
             if isinstance(entry, FlushMarker):
                 entry.done.set()
-            elif self.spool is not None and entry.spool_ids:
-                self._take_evicted(entry)
+            elif self.spool_book is not None and entry.spool_ids:
+                self.spool_book.take_evicted(entry)
                 self.stats.add("spooled", len(entry.items))
             else:
                 self._drop(entry, DropReason.SHUTDOWN_TIMEOUT, None,
@@ -569,14 +498,11 @@ class Sender:
             self._flight.close()
         if self.destination is not None:
             self.destination.close()
-        if self.spool is not None:
-            self.spool.close()
+        if self.spool_book is not None:
+            self.spool_book.close()
         if self.dead_letter is not None:
             self.dead_letter.close()
 
-
-def _decode(items: list[bytes]) -> list[dict[str, Any]]:
-    return [json.loads(item) for item in items]
 
 
 def _status(outcome: Outcome) -> int | None:
