@@ -14,7 +14,8 @@ from ..stats import Stats
 from .deadletter import DeadLetter
 from .outbox import OutboxLimits
 from .retry import RetryPolicy
-from .sender import Callbacks, Sender
+from .sender import Sender
+from .settle import Callbacks
 from .spool import Spool
 
 if TYPE_CHECKING:

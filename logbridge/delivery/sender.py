@@ -25,7 +25,6 @@ is dropped with its reason or held back, and the rest goes on.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import random
 import threading
 import time
@@ -34,24 +33,17 @@ from collections.abc import Callable
 from ..destinations.base import Destination, Outcome
 from ..errors import DeliveryError
 from ..guard import own_thread
-from ..report import Reporter, call_safely, describe
+from ..report import Reporter, describe
 from ..stats import DropReason, Stats
 from .deadletter import DeadLetter
 from .inflight import InFlight
 from .outbox import Entry, FlushMarker, Outbox, OutboxLimits, Parking
 from .retry import RetryPolicy
+from .settle import Callbacks, Settler
 from .spool import Spool
-from .spooling import SpoolBook, decode
+from .spooling import SpoolBook
 
-__all__ = ["Callbacks", "Sender"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Callbacks:
-    """The user's ``on_success(items)`` and ``on_error(error, items)``."""
-
-    on_success: Callable[..., object] | None = None
-    on_error: Callable[..., object] | None = None
+__all__ = ["Sender"]
 
 
 class Sender:
@@ -74,20 +66,23 @@ class Sender:
         deadline: Callable[[], float | None],
         spool: Spool | None = None,
         dead_letter: DeadLetter | None = None,
-        callbacks: Callbacks = Callbacks(),
+        callbacks: Callbacks | None = None,
         sync: bool = False,
         max_in_flight: int = 1,
     ) -> None:
+        callbacks = callbacks or Callbacks()
         self.destination = destination
         self.max_in_flight = max_in_flight
         self.retry = retry
         self.stats = stats
         self.reporter = reporter
-        self.dead_letter = dead_letter
-        self.callbacks = callbacks
         self.outbox = Outbox(limits)
         self.spool_book = None if spool is None else SpoolBook(
             spool, self.outbox, stats=stats, reporter=reporter, on_error=callbacks.on_error,
+        )
+        self.settler = Settler(
+            stats=stats, reporter=reporter, callbacks=callbacks,
+            spool_book=self.spool_book, dead_letter=dead_letter,
         )
         self._deadline = deadline
         self._wake = threading.Event()  # set by stop(): interrupts a backoff wait
@@ -138,9 +133,9 @@ class Sender:
         entry = Entry(items, spool_ids)
         if not self.outbox.put(entry, may_wait=self.running and not self._stopping):
             limits = self.outbox.limits
-            self._drop(entry, DropReason.QUEUE_FULL, None,
-                       f"(outbox full at {limits.max_messages} messages, "
-                       f"{limits.max_bytes} bytes)")
+            self.settler.dropped(entry, DropReason.QUEUE_FULL, None,
+                                 f"(outbox full at {limits.max_messages} messages, "
+                                 f"{limits.max_bytes} bytes)")
             return
         if not self.running:
             self.drain_inline()
@@ -383,8 +378,9 @@ class Sender:
             by_reason.setdefault(reason, []).append(index)
         for reason, indices in by_reason.items():
             part = entry.part(sorted(indices))
-            self._drop(part, DropReason.REJECTED, DeliveryError(reason, status=_status(outcome)),
-                       f"refused by the destination: {reason}")
+            failure = DeliveryError(reason, status=_status(outcome))
+            self.settler.dropped(part, DropReason.REJECTED, failure,
+                                 f"refused by the destination: {reason}")
         by_delay: dict[float, list[int]] = {}
         for index, seconds in deferred.items():
             by_delay.setdefault(seconds, []).append(index)
@@ -448,36 +444,10 @@ class Sender:
     def _settle(self, entry: Entry, error: DeliveryError | None, reason: DropReason | None) -> None:
         self.outbox.pop(entry)
         if error is None:
-            self.stats.add("sent", len(entry.items))
-            self.stats.add("batches")
-            if self.callbacks.on_success is not None:
-                call_safely(self.reporter, self.callbacks.on_success, decode(entry.items))
-            self._forget(entry)
+            self.settler.delivered(entry)
         else:
-            self._drop(entry, reason or DropReason.RETRIES_EXHAUSTED, error,
-                       f"after {entry.attempts} attempt(s): {error}")
-
-    def _forget(self, entry: Entry) -> None:
-        """Remove a settled batch from the spool."""
-        if self.spool_book is not None:
-            self.spool_book.forget(entry)
-
-    def _drop(
-        self, entry: Entry, reason: DropReason, error: BaseException | None, detail: str
-    ) -> None:
-        count = len(entry.items)
-        self._forget(entry)
-        self.stats.add("failed", count)
-        self.stats.drop(reason, count)
-        self.reporter.problem(reason.value, f"{count} messages not delivered {detail}")
-        if self.dead_letter is not None:
-            try:
-                self.dead_letter.write(entry.items, reason, error)
-            except Exception as exc:
-                self.reporter.problem("dead_letter", f"could not write: {exc!r}")
-        if self.callbacks.on_error is not None:
-            failure = error if error is not None else DeliveryError(reason.value)
-            call_safely(self.reporter, self.callbacks.on_error, failure, decode(entry.items))
+            self.settler.dropped(entry, reason or DropReason.RETRIES_EXHAUSTED, error,
+                                 f"after {entry.attempts} attempt(s): {error}")
 
     def _abandon_rest(self) -> None:
         """At the deadline: what is left stays in the spool, or is dropped and counted."""
@@ -490,18 +460,15 @@ class Sender:
                 self.spool_book.take_evicted(entry)
                 self.stats.add("spooled", len(entry.items))
             else:
-                self._drop(entry, DropReason.SHUTDOWN_TIMEOUT, None,
-                           "before the shutdown deadline (shutdown_timeout) ran out")
+                self.settler.dropped(entry, DropReason.SHUTDOWN_TIMEOUT, None,
+                                     "before the shutdown deadline (shutdown_timeout) ran out")
 
     def _close(self) -> None:
         if self._flight is not None:
             self._flight.close()
         if self.destination is not None:
             self.destination.close()
-        if self.spool_book is not None:
-            self.spool_book.close()
-        if self.dead_letter is not None:
-            self.dead_letter.close()
+        self.settler.close()
 
 
 
