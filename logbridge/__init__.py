@@ -1,7 +1,8 @@
 """logbridge: product analytics from Python's standard logging.
 
 Log an event, and logbridge turns it into a Segment-spec message, batches it and
-delivers it to Segment, RudderStack, Dreamdata or any Segment-compatible endpoint::
+delivers it to Segment, RudderStack, Dreamdata, Amplitude or any Segment-compatible
+endpoint::
 
     log = logging.getLogger("analytics")
     log.info("Order Completed", extra={"user_id": "u1", "revenue": 99.99})

@@ -30,7 +30,9 @@ ensure_venv() {
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "Installing logbridge[$extras] into $venv ..." >&2
-    if ! "$venv/bin/python" -m pip install --disable-pip-version-check -e ".[$extras]" \
+    # pip 24.1+ shows the project's Homepage URL in `pip show` (pypa/pip#12569).
+    if ! { "$venv/bin/python" -m pip install --disable-pip-version-check -q "pip>=24.1" &&
+           "$venv/bin/python" -m pip install --disable-pip-version-check -e ".[$extras]"; } \
         > "$venv/install.log" 2>&1; then
       cat "$venv/install.log" >&2
       return 1

@@ -34,10 +34,10 @@ class TestMetadata:
         assert "Copyright (c) 2026 logbridge contributors" in text
 
     def test_pip_show_has_a_home_page_and_author(self) -> None:
-        """``pip show logbridge`` prints an author, and a home page where pip reads one.
+        """``pip show logbridge`` prints an author and a home page.
 
-        pyproject metadata has no Home-page field; pip 24.1+ (pypa/pip#12569) shows the
-        Project-URL labelled Homepage in its place, older pips leave it blank.
+        pyproject metadata has no Home-page field; pip 24.1+ (pypa/pip#12569, which
+        scripts/test installs) shows the Project-URL labelled Homepage in its place.
         """
         shown = subprocess.run(
             [sys.executable, "-m", "pip", "show", "logbridge"],
@@ -45,5 +45,5 @@ class TestMetadata:
         ).stdout
         fields = dict(line.split(": ", 1) for line in shown.splitlines() if ": " in line)
         assert "logbridge contributors" in fields.get("Author", "")
-        if tuple(int(part) for part in pip.__version__.split(".")[:2]) >= (24, 1):
-            assert fields.get("Home-page") == "https://github.com/logbridge/logbridge", shown
+        assert tuple(int(part) for part in pip.__version__.split(".")[:2]) >= (24, 1)
+        assert fields.get("Home-page") == "https://github.com/logbridge/logbridge", shown
