@@ -23,7 +23,7 @@ from .errors import ConfigurationError
 from .forking import at_fork
 from .guard import OWN_THREADS, is_internal
 from .listener import AnalyticsListener
-from .options import OPTION_NAMES, Options, plain, unknown_options_message
+from .options import Options, plain
 from .record import BOUND_ATTR, compact
 from .stats import DropReason
 
@@ -64,9 +64,6 @@ class AnalyticsHandler(logging.handlers.QueueHandler):
                     "(python/cpython#118868); configure the handler with the factory key "
                     "instead: {'()': 'logbridge.AnalyticsHandler', ...}"
                 )
-        unknown = sorted(set(options) - OPTION_NAMES)
-        if unknown:
-            raise ConfigurationError(unknown_options_message(unknown))
         self.options = Options.from_kwargs(**{key: plain(options[key]) for key in options})
         super().__init__(queue if queue is not None else self._new_queue())
         self._target_names = list(handlers or ())

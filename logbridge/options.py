@@ -232,10 +232,6 @@ def _destination_value(option: str, value: object) -> object:
     return value if not isinstance(value, str) else (_text(option, value) or "segment")
 
 
-def _endpoint_value(option: str, value: object) -> str | None:
-    return _text(option, value)  # completed with the destination's path in _destination
-
-
 def _boolean(option: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -359,7 +355,7 @@ def plain(value: Any) -> Any:
 
 _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "destination": _destination_value,
-    "endpoint": _endpoint_value,
+    "endpoint": _text,  # completed with the destination's path in _destination()
     "write_key": _text,
     "data_plane_url": _text,
     "flush_at": _integer(1),
